@@ -1,0 +1,61 @@
+//! Shared plumbing of the command-line tools: device selection and error reporting.
+
+use std::process::ExitCode;
+
+use candle_core::Device;
+
+/// An error in what the user asked for (flag values, paths): one line, exit status 2.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Returns an [`InputError`] with a formatted message.
+#[macro_export]
+macro_rules! input_error {
+    ($($arg:tt)*) => { anyhow::Error::new($crate::InputError(format!($($arg)*))) };
+}
+
+/// The compute device named by `--device` (`cpu` or `cuda`, optionally `cuda:N`).
+pub fn device(name: &str) -> anyhow::Result<Device> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
+            let ordinal = match cuda.strip_prefix("cuda:") {
+                Some(n) => n
+                    .parse()
+                    .map_err(|_| input_error!("--device {cuda}: expected cuda:N with N a GPU index"))?,
+                None => 0,
+            };
+            if !candle_core::utils::cuda_is_available() {
+                return Err(input_error!(
+                    "--device {cuda}: this build has no CUDA support (rebuild with `--features cuda`)"
+                ));
+            }
+            Device::new_cuda(ordinal).map_err(|e| input_error!("--device {cuda}: {e}"))
+        }
+        other => Err(input_error!("--device {other}: expected cpu, cuda or cuda:N")),
+    }
+}
+
+/// Prints an error on one line (`error: context: cause`) and maps it to the exit status:
+/// 2 for bad input, 1 for anything else.
+pub fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.chain().any(|c| c.is::<InputError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
