@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
 
 use crate::config::Gpt2Config;
 use crate::error::{ModelError, Result};
@@ -52,6 +55,39 @@ pub fn normalize_names(tensors: HashMap<String, Tensor>) -> Result<HashMap<Strin
             format!("transformer.{name}")
         };
         out.insert(name, tensor.to_dtype(DType::F32)?);
+    }
+    Ok(out)
+}
+
+/// Weights for a freshly initialised GPT-2, as Hugging Face initialises them: normal(0, 0.02)
+/// matrices and embeddings (residual projections scaled by `1/sqrt(2·n_layer)`), zero biases,
+/// unit LayerNorm gains. Deterministic for a given `seed`.
+pub fn random_weights(config: &Gpt2Config, seed: u64, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let shapes = VarMap::new();
+    Gpt2::load(config, VarBuilder::from_varmap(&shapes, DType::F32, device), None)?;
+    let mut names: Vec<(String, Vec<usize>)> = shapes
+        .data()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(k, v)| (k.clone(), v.dims().to_vec()))
+        .collect();
+    names.sort();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let proj_std = 0.02 / (2.0 * config.n_layer as f64).sqrt();
+    let mut out = HashMap::with_capacity(names.len());
+    for (name, dims) in names {
+        let n: usize = dims.iter().product();
+        let values: Vec<f32> = if name.ends_with(".bias") {
+            vec![0.0; n]
+        } else if name.contains(".ln_") {
+            vec![1.0; n]
+        } else {
+            let std = if name.ends_with("c_proj.weight") { proj_std } else { 0.02 };
+            let normal = Normal::new(0.0, std as f32).map_err(|e| ModelError::Input(e.to_string()))?;
+            (0..n).map(|_| normal.sample(&mut rng)).collect()
+        };
+        out.insert(name, Tensor::from_vec(values, dims, device)?);
     }
     Ok(out)
 }

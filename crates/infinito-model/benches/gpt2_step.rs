@@ -1,0 +1,64 @@
+//! GPT-2 small (12 layers, 768 wide, 12 heads, vocabulary 50257, random init) with LoRA r=8 on
+//! c_attn / attn.c_proj / mlp.c_proj, batch 4 x 128 tokens: one evaluation forward (logits and the
+//! last layer's attention probabilities) and one training step (train-mode forward with the last
+//! layer's attention, cross-entropy, backward, AdamW on the LoRA matrices).
+
+use std::path::Path;
+use std::time::Duration;
+
+use candle_core::{Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use criterion::{criterion_group, criterion_main, Criterion};
+use infinito_model::gpt2::AttentionCapture;
+use infinito_model::pretrained::random_weights;
+use infinito_model::{Gpt2Config, LoraConfig, Mode, Pretrained};
+
+const BATCH: usize = 4;
+const SEQ: usize = 128;
+
+fn setup() -> (Pretrained, Tensor, Tensor) {
+    let device = Device::Cpu;
+    let config = Gpt2Config::gpt2_small();
+    let weights = random_weights(&config, 0, &device).unwrap();
+    let lora = LoraConfig::new(8, 32.0, 0.1);
+    let model = Pretrained::from_tensors(&config, weights, Some(lora), &device, Path::new("random")).unwrap();
+    let ids: Vec<u32> = (0..BATCH * (SEQ + 1)).map(|i| (i as u32 * 7919) % 50257).collect();
+    let ids = Tensor::from_vec(ids, (BATCH, SEQ + 1), &device).unwrap();
+    let input = ids.narrow(1, 0, SEQ).unwrap().contiguous().unwrap();
+    let labels = ids.narrow(1, 1, SEQ).unwrap().flatten_all().unwrap();
+    (model, input, labels)
+}
+
+fn bench(c: &mut Criterion) {
+    let (p, input, labels) = setup();
+    let mut group = c.benchmark_group("gpt2_small_lora_b4_t128");
+    group.sample_size(10).measurement_time(Duration::from_secs(40));
+    group.bench_function("forward_eval", |b| {
+        b.iter(|| {
+            let out = p.model.forward(&input, Mode::Eval, AttentionCapture::Last, None).unwrap();
+            p.model.lm_head(&out.hidden).unwrap()
+        })
+    });
+    let vars = p.adapter.as_ref().unwrap().trainable_vars().into_iter().map(|(_, v)| v).collect();
+    let params = ParamsAdamW {
+        lr: 2e-4,
+        beta1: 0.9,
+        beta2: 0.98,
+        eps: 1e-8,
+        weight_decay: 0.01,
+    };
+    let mut opt = AdamW::new(vars, params).unwrap();
+    group.bench_function("train_step", |b| {
+        b.iter(|| {
+            let out = p.model.forward(&input, Mode::Train, AttentionCapture::Last, None).unwrap();
+            let logits = p.model.lm_head(&out.hidden).unwrap().reshape((BATCH * SEQ, ())).unwrap();
+            let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
+            opt.backward_step(&loss).unwrap();
+            out.attentions
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,136 @@
+//! The error type of this crate: every variant displays as one line naming what was wrong.
+
+use std::path::PathBuf;
+
+/// Errors of data loading, optimisation and scheduling.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A tensor operation failed.
+    #[error("tensor error: {0}")]
+    Candle(#[from] candle_core::Error),
+
+    /// Reading or writing a checkpoint-format file failed.
+    #[error(transparent)]
+    Checkpoint(#[from] infinito_checkpoint::CheckpointError),
+
+    /// A path given as corpus does not exist.
+    #[error("{}: no such file or directory", path.display())]
+    MissingPath {
+        /// The path that was asked for.
+        path: PathBuf,
+    },
+
+    /// A file or directory could not be read.
+    #[error("{}: cannot {op}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was attempted ("read", "list", "write").
+        op: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// A corpus file is not valid UTF-8 text.
+    #[error("{}: not UTF-8 text (byte {valid_up_to} is invalid), expected a plain text corpus", path.display())]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Length of the valid prefix.
+        valid_up_to: usize,
+    },
+
+    /// A corpus file has a format that this loader does not read.
+    #[error("{}: {format} files are not supported, {hint}", path.display())]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// The format that was recognised.
+        format: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+
+    /// A corpus directory has no file for the requested split.
+    #[error("{}: no {split} split, expected one of {expected}", dir.display())]
+    MissingSplit {
+        /// The directory.
+        dir: PathBuf,
+        /// The split that was asked for.
+        split: &'static str,
+        /// The accepted file names.
+        expected: String,
+    },
+
+    /// The corpus holds no text, or too little for one window.
+    #[error("{}: {reason}", path.display())]
+    EmptyCorpus {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why it counts as empty.
+        reason: String,
+    },
+
+    /// The tokenizer failed or could not be serialised.
+    #[error("tokenizer: cannot {op}: {message}")]
+    Tokenizer {
+        /// What was attempted.
+        op: &'static str,
+        /// The tokenizer's message.
+        message: String,
+    },
+
+    /// An argument is out of range.
+    #[error("invalid {name}: expected {expected}, got {got}")]
+    InvalidArgument {
+        /// The option or flag.
+        name: &'static str,
+        /// The accepted values.
+        expected: &'static str,
+        /// The value that was given.
+        got: String,
+    },
+
+    /// Saved optimizer or scheduler state does not fit the object it is restored into.
+    #[error("cannot restore {what}: {reason}")]
+    StateMismatch {
+        /// What was being restored.
+        what: &'static str,
+        /// Why it does not fit.
+        reason: String,
+    },
+
+    /// The global gradient norm is NaN or infinite; the update must be skipped.
+    #[error("gradient norm is {norm}, expected a finite value; skip this update")]
+    NonFiniteGradNorm {
+        /// The computed norm.
+        norm: f64,
+    },
+}
+
+impl TrainError {
+    /// An [`TrainError::InvalidArgument`] for `name`, showing the rejected value.
+    pub(crate) fn invalid(
+        name: &'static str,
+        expected: &'static str,
+        got: impl std::fmt::Display,
+    ) -> Self {
+        Self::InvalidArgument {
+            name,
+            expected,
+            got: got.to_string(),
+        }
+    }
+
+    /// An [`TrainError::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, TrainError>;
