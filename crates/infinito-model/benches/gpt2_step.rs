@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
     let mut opt = AdamW::new(vars, params).unwrap();
     group.bench_function("train_step", |b| {
         b.iter(|| {
-            let out = p.model.forward(&input, Mode::Train, AttentionCapture::Last, None).unwrap();
+            let out = p.model.forward(&input, Mode::Train { seed: 7 }, AttentionCapture::Last, None).unwrap();
             let logits = p.model.lm_head(&out.hidden).unwrap().reshape((BATCH * SEQ, ())).unwrap();
             let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
             opt.backward_step(&loss).unwrap();

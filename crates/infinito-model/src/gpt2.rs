@@ -93,7 +93,7 @@ impl Attention {
         mode: Mode,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (b, t, d) = x.dims3()?;
-        let qkv = self.c_attn.forward(x, mode)?;
+        let qkv = self.c_attn.forward(x, mode.derive(4))?;
         let q = self.split_heads(&qkv.narrow(D::Minus1, 0, d)?, b, t)?;
         let mut k = self.split_heads(&qkv.narrow(D::Minus1, d, d)?, b, t)?;
         let mut v = self.split_heads(&qkv.narrow(D::Minus1, 2 * d, d)?, b, t)?;
@@ -112,9 +112,9 @@ impl Attention {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let scores = (q.matmul(&k.t()?)? * scale)?;
         let scores = scores.broadcast_add(&causal_mask(t, past, x.device())?)?;
-        let probs = dropout(&softmax_last(&scores, mode)?, self.attn_pdrop, mode)?;
+        let probs = dropout(&softmax_last(&scores, mode)?, self.attn_pdrop, mode.derive(1))?;
         let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        let y = dropout(&self.c_proj.forward(&y, mode)?, self.resid_pdrop, mode)?;
+        let y = dropout(&self.c_proj.forward(&y, mode.derive(2))?, self.resid_pdrop, mode.derive(3))?;
         Ok((y, probs))
     }
 }
@@ -147,8 +147,8 @@ impl Mlp {
 
     fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
         // candle's `gelu` is the tanh approximation, i.e. Hugging Face's "gelu_new".
-        let h = self.c_fc.forward(x, mode)?.gelu()?;
-        dropout(&self.c_proj.forward(&h, mode)?, self.resid_pdrop, mode)
+        let h = self.c_fc.forward(x, mode.derive(5))?.gelu()?;
+        dropout(&self.c_proj.forward(&h, mode.derive(6))?, self.resid_pdrop, mode.derive(7))
     }
 }
 
@@ -178,9 +178,9 @@ impl Block {
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         mode: Mode,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let (a, probs) = self.attn.forward(&self.ln_1.forward(x, mode)?, cache, mode)?;
+        let (a, probs) = self.attn.forward(&self.ln_1.forward(x, mode)?, cache, mode.derive(8))?;
         let x = (x + a)?;
-        let m = self.mlp.forward(&self.ln_2.forward(&x, mode)?, mode)?;
+        let m = self.mlp.forward(&self.ln_2.forward(&x, mode)?, mode.derive(9))?;
         Ok(((x + m)?, probs))
     }
 }
@@ -243,12 +243,12 @@ impl Gpt2 {
         let tok = self.wte.index_select(&ids, 0)?.reshape((b, t, self.config.n_embd))?;
         let pos = Tensor::arange(past as u32, (past + t) as u32, self.device())?;
         let pos = self.wpe.index_select(&pos, 0)?;
-        let mut x = dropout(&tok.broadcast_add(&pos)?, self.config.embd_pdrop, mode)?;
+        let mut x = dropout(&tok.broadcast_add(&pos)?, self.config.embd_pdrop, mode.derive(u64::MAX))?;
         let last = self.blocks.len() - 1;
         let mut attentions = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| c.layer(i));
-            let (y, probs) = block.forward(&x, slot, mode)?;
+            let (y, probs) = block.forward(&x, slot, mode.derive(i as u64))?;
             x = y;
             if capture == AttentionCapture::All || (capture == AttentionCapture::Last && i == last) {
                 attentions.push(probs);

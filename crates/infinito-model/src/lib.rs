@@ -4,6 +4,9 @@
 pub mod config;
 pub mod error;
 pub mod generate;
+pub mod hybrid;
+pub mod loss;
+pub mod memory;
 pub mod gpt2;
 pub mod lora;
 pub mod nn;

@@ -4,18 +4,36 @@
 use candle_core::{Result, Tensor, D};
 use candle_nn::VarBuilder;
 
-/// Whether a forward pass trains (dropout on, autograd-friendly ops) or evaluates.
+/// Whether a forward pass trains (dropout on, autograd-friendly ops) or evaluates. A training pass
+/// carries a seed from which every dropout mask is derived, so a step is reproducible on the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    Train,
+    Train { seed: u64 },
     Eval,
 }
 
 impl Mode {
     /// True in training mode.
     pub fn is_train(self) -> bool {
-        self == Mode::Train
+        matches!(self, Mode::Train { .. })
     }
+
+    /// The mode for a sub-module or call site `site`: same kind, an independent seed.
+    pub fn derive(self, site: u64) -> Mode {
+        match self {
+            Mode::Train { seed } => Mode::Train {
+                seed: splitmix64(seed ^ splitmix64(site.wrapping_add(0x9e37_79b9_7f4a_7c15))),
+            },
+            Mode::Eval => Mode::Eval,
+        }
+    }
+}
+
+/// The SplitMix64 finaliser: a well-mixed 64-bit hash.
+pub fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// `x · w` over the last dimension of `x` (any rank) with `w` of shape `[in, out]`.
@@ -82,13 +100,43 @@ impl LayerNorm {
     }
 }
 
-/// Inverted dropout with probability `p`, active only in training mode.
+/// Inverted dropout with probability `p`, active only in training mode; the mask is a hash of
+/// (the mode's seed, element index), so it is reproducible and device-independent.
 pub fn dropout(x: &Tensor, p: f32, mode: Mode) -> Result<Tensor> {
-    if mode.is_train() && p > 0.0 {
-        candle_nn::ops::dropout(x, p)
-    } else {
-        Ok(x.clone())
+    let Mode::Train { seed } = mode else {
+        return Ok(x.clone());
+    };
+    if p <= 0.0 {
+        return Ok(x.clone());
     }
+    let scale = 1.0 / (1.0 - p);
+    let mask: Vec<f32> = (0..x.elem_count() as u64)
+        .map(|i| if hashed_uniform(seed, i) >= p as f64 { scale } else { 0.0 })
+        .collect();
+    x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
+}
+
+/// The `i`-th uniform in (0, 1) of the stream `seed`.
+fn hashed_uniform(seed: u64, i: u64) -> f64 {
+    let h = splitmix64(seed.wrapping_add((i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+}
+
+/// Seeded uniform (0, 1) values shaped like `x`.
+pub fn seeded_uniform(x: &Tensor, seed: u64) -> Result<Tensor> {
+    let values: Vec<f32> = (0..x.elem_count() as u64).map(|i| hashed_uniform(seed, i) as f32).collect();
+    Tensor::from_vec(values, x.shape(), x.device())?.to_dtype(x.dtype())
+}
+
+/// Seeded standard-normal noise shaped like `x` (Box-Muller over hashed uniforms).
+pub fn seeded_normal(x: &Tensor, seed: u64) -> Result<Tensor> {
+    let values: Vec<f32> = (0..x.elem_count() as u64)
+        .map(|i| {
+            let (u1, u2) = (hashed_uniform(seed, 2 * i), hashed_uniform(seed, 2 * i + 1));
+            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        })
+        .collect();
+    Tensor::from_vec(values, x.shape(), x.device())?.to_dtype(x.dtype())
 }
 
 /// Softmax over the last dimension: the fused kernel in evaluation, differentiable ops in training.

@@ -122,7 +122,7 @@ fn lora_gradients_match_peft() {
 
     let ids = input_ids(&r);
     let t = ids.dim(1).unwrap();
-    let out = p.model.forward(&ids, Mode::Train, AttentionCapture::None, None).unwrap();
+    let out = p.model.forward(&ids, Mode::Train { seed: 7 }, AttentionCapture::None, None).unwrap();
     let logits = p.model.lm_head(&out.hidden).unwrap().narrow(1, 0, t - 1).unwrap();
     let v = logits.dim(2).unwrap();
     let targets = ids.narrow(1, 1, t - 1).unwrap().flatten_all().unwrap();

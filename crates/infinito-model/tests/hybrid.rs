@@ -1,0 +1,153 @@
+//! Behaviour of the hybrid model on a tiny random configuration.
+
+use candle_core::{DType, Device, Tensor};
+use infinito_model::gpt2::AttentionCapture;
+use infinito_model::hybrid::{Hybrid, HybridConfig};
+use infinito_model::loss::{hybrid_loss, LossWeights, PhiGrad, PhiLoss, PhiObjective};
+use infinito_model::pretrained::random_weights;
+use infinito_model::{Gpt2Config, LoraConfig, Mode};
+use infinito_phi::PhiConfig;
+
+fn config(train_base: bool) -> HybridConfig {
+    let gpt2 = Gpt2Config::new(97, 32, 32, 2, 4);
+    HybridConfig {
+        phi: PhiConfig::new(gpt2.n_embd, gpt2.n_head),
+        gpt2,
+        lora: LoraConfig::new(4, 16.0, 0.1),
+        memory_slots: 8,
+        train_base,
+    }
+}
+
+fn hybrid(seed: u64) -> Hybrid {
+    let cfg = config(false);
+    let base = random_weights(&cfg.gpt2, 3, &Device::Cpu).unwrap();
+    Hybrid::new(cfg, base, seed, &Device::Cpu).unwrap()
+}
+
+fn batch() -> (Tensor, Tensor) {
+    let ids: Vec<u32> = (0..4 * 17).map(|i| (i * 31 % 97) as u32).collect();
+    let ids = Tensor::from_vec(ids, (4, 17), &Device::Cpu).unwrap();
+    (
+        ids.narrow(1, 0, 16).unwrap().contiguous().unwrap(),
+        ids.narrow(1, 1, 16).unwrap().contiguous().unwrap(),
+    )
+}
+
+fn objective(grad: PhiGrad) -> PhiObjective {
+    PhiObjective {
+        loss: PhiLoss::Linear,
+        grad,
+        target: 6.0,
+    }
+}
+
+const WEIGHTS: LossWeights = LossWeights { text: 1.0, phi: 0.6 };
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+}
+
+#[test]
+fn empty_memory_in_eval_gives_plain_gpt2_logits_and_leaves_memory_unchanged() {
+    let mut h = hybrid(1);
+    let (ids, _) = batch();
+    let out = h.forward(&ids, Mode::Eval).unwrap();
+    let plain = h.gpt2().forward(&ids, Mode::Eval, AttentionCapture::None, None).unwrap();
+    let plain = h.gpt2().lm_head(&plain.hidden).unwrap();
+    assert_eq!(max_diff(&out.logits, &plain), 0.0);
+    assert_eq!(h.memory().utilization(), 0.0);
+    let again = h.forward(&ids, Mode::Eval).unwrap();
+    assert_eq!(max_diff(&out.logits, &again.logits), 0.0, "evaluation is deterministic");
+    let phi: Vec<f32> = out.phi.phi_estimate.to_vec1().unwrap();
+    assert_eq!(phi.len(), 4);
+    assert!(phi.iter().all(|p| (0.0..=10.0).contains(p)));
+}
+
+#[test]
+fn training_writes_each_samples_phi_into_memory_and_reads_it_back() {
+    let mut h = hybrid(1);
+    let (ids, _) = batch();
+    let out = h.forward(&ids, Mode::Train { seed: 5 }).unwrap();
+    assert!(out.memory_utilization > 0.0, "memory must be written in training");
+    let written = (out.memory_utilization * 8.0).round() as usize;
+    assert_eq!(written, 4, "one entry per sample while slots are free");
+    let phi: Vec<f32> = out.phi.phi_estimate.to_vec1().unwrap();
+    let mean = phi.iter().map(|&p| p as f64).sum::<f64>() / 4.0;
+    assert!((h.memory().mean_phi() - mean).abs() < 1e-5, "stored PHI is each sample's PHI");
+    // With a non-empty memory the evaluation logits now differ from plain GPT-2's.
+    let out = h.forward(&ids, Mode::Eval).unwrap();
+    let plain = h.gpt2().forward(&ids, Mode::Eval, AttentionCapture::None, None).unwrap();
+    assert!(max_diff(&out.logits, &h.gpt2().lm_head(&plain.hidden).unwrap()) > 0.0);
+    // More writes than slots: utilisation saturates at 1, never beyond.
+    for s in 0..4 {
+        h.forward(&ids, Mode::Train { seed: s }).unwrap();
+    }
+    assert_eq!(h.memory().utilization(), 1.0);
+}
+
+#[test]
+fn phi_gradient_reaches_the_phi_nets_only_when_asked() {
+    let (ids, labels) = batch();
+    for (grad, phi_nets_get_grad) in [(PhiGrad::All, true), (PhiGrad::Model, true), (PhiGrad::None, false)] {
+        let mut h = hybrid(1);
+        let out = h.forward(&ids, Mode::Train { seed: 9 }).unwrap();
+        let losses = hybrid_loss(&out, &labels, WEIGHTS, objective(grad)).unwrap();
+        let grads = losses.total.backward().unwrap();
+        let vars = h.trainable_vars();
+        let phi_grad = vars
+            .iter()
+            .filter(|(n, _)| n.starts_with("iit_metrics.temporal_net"))
+            .any(|(_, v)| grads.get(v.as_tensor()).is_some());
+        assert_eq!(phi_grad, phi_nets_get_grad, "{grad:?}");
+        let lora_b = vars.iter().find(|(n, _)| n.ends_with("h.1.attn.c_attn.lora_B.weight")).unwrap();
+        assert!(grads.get(lora_b.1.as_tensor()).is_some(), "LoRA always learns from the LM loss");
+        let noise = vars.iter().find(|(n, _)| n == "stochastic_exploration.adaptive_scale").unwrap();
+        assert!(grads.get(noise.1.as_tensor()).is_some(), "the noise scale learns");
+    }
+}
+
+#[test]
+fn loss_terms_follow_their_definitions() {
+    let (ids, labels) = batch();
+    let mut h = hybrid(1);
+    let out = h.forward(&ids, Mode::Eval).unwrap();
+    let lin = hybrid_loss(&out, &labels, WEIGHTS, objective(PhiGrad::All)).unwrap();
+    assert!((lin.phi_loss - (6.0 - lin.phi_mean)).abs() < 1e-5);
+    let total: f32 = lin.total.to_scalar().unwrap();
+    assert!((total as f64 - (lin.lm + 0.6 * lin.phi_loss)).abs() < 1e-4);
+    let sq = hybrid_loss(&out, &labels, WEIGHTS, PhiObjective { loss: PhiLoss::Squared, ..objective(PhiGrad::All) }).unwrap();
+    assert!((sq.phi_loss - (6.0 - lin.phi_mean).powi(2)).abs() < 1e-4);
+    let hinge = PhiObjective { loss: PhiLoss::Hinge, target: 0.0, ..objective(PhiGrad::All) };
+    assert_eq!(hybrid_loss(&out, &labels, WEIGHTS, hinge).unwrap().phi_loss, 0.0);
+    let bad = Tensor::zeros((4, 3), DType::U32, &Device::Cpu).unwrap();
+    assert!(hybrid_loss(&out, &bad, WEIGHTS, objective(PhiGrad::All)).is_err());
+}
+
+#[test]
+fn state_round_trips_and_training_is_reproducible_from_the_seed() {
+    let (ids, _) = batch();
+    let mut a = hybrid(1);
+    a.forward(&ids, Mode::Train { seed: 2 }).unwrap();
+    let state = a.state().unwrap();
+    assert!(state.contains_key("memory.memory_keys") && state.contains_key("iit_metrics.complexity_net.bn1.running_mean"));
+    let mut b = hybrid(99);
+    b.load_state(&state).unwrap();
+    let (oa, ob) = (a.forward(&ids, Mode::Eval).unwrap(), b.forward(&ids, Mode::Eval).unwrap());
+    assert_eq!(max_diff(&oa.logits, &ob.logits), 0.0);
+    assert_eq!(max_diff(&oa.phi.phi_estimate, &ob.phi.phi_estimate), 0.0);
+    let (ta, tb) = (a.forward(&ids, Mode::Train { seed: 4 }).unwrap(), b.forward(&ids, Mode::Train { seed: 4 }).unwrap());
+    assert_eq!(max_diff(&ta.logits, &tb.logits), 0.0, "same seed, same state: same training step");
+    let tc = a.forward(&ids, Mode::Train { seed: 5 }).unwrap();
+    assert!(max_diff(&ta.logits, &tc.logits) > 0.0, "another seed draws other noise and dropout");
+}
+
+#[test]
+fn a_trainable_base_is_part_of_the_state() {
+    let cfg = config(true);
+    let base = random_weights(&cfg.gpt2, 3, &Device::Cpu).unwrap();
+    let h = Hybrid::new(cfg, base.clone(), 1, &Device::Cpu).unwrap();
+    let state = h.state().unwrap();
+    let wte = &state["gpt2.base_model.model.transformer.wte.weight"];
+    assert_eq!(max_diff(wte, &base["transformer.wte.weight"]), 0.0);
+}
