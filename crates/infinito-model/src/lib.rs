@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod generate;
 pub mod hybrid;
+pub mod import;
 pub mod loss;
 pub mod memory;
 pub mod gpt2;

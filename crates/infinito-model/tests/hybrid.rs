@@ -151,3 +151,38 @@ fn a_trainable_base_is_part_of_the_state() {
     let wte = &state["gpt2.base_model.model.transformer.wte.weight"];
     assert_eq!(max_diff(wte, &base["transformer.wte.weight"]), 0.0);
 }
+
+#[test]
+fn an_original_checkpoint_imports_and_matches_its_evaluation_outputs() {
+    use infinito_model::import::import_original;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let path = dir.join("original_hybrid.pt");
+    let tensors = infinito_checkpoint::load_tensors(&path, None, &Device::Cpu).unwrap();
+    let imported = import_original(tensors, Some(16.0), &path).unwrap();
+    assert_eq!(imported.config.gpt2.n_head, 4);
+    assert_eq!(imported.config.gpt2.n_layer, 2);
+    assert_eq!(imported.config.memory_slots, 16);
+    assert_eq!(imported.config.lora.r, 4);
+    let mut h = Hybrid::new(imported.config, imported.base, 0, &Device::Cpu).unwrap();
+    h.load_state(&imported.state).unwrap();
+    let expected = infinito_checkpoint::load_tensors(&dir.join("original_hybrid_expected.safetensors"), None, &Device::Cpu).unwrap();
+    let ids = expected["input_ids"].to_dtype(DType::U32).unwrap();
+    let out = h.forward(&ids, Mode::Eval).unwrap();
+    let lse = out.logits.log_sum_exp(candle_core::D::Minus1).unwrap();
+    assert!(max_diff(&lse, &expected["logits_lse"]) < 1e-4);
+    let head = out.logits.narrow(2, 0, 64).unwrap();
+    assert!(max_diff(&head, &expected["logits_head"]) < 1e-4);
+    for (name, got) in out.phi.named() {
+        let d = max_diff(got, &expected[&format!("phi.{name}")]);
+        assert!(d < 1e-4, "{name} differs by {d}");
+    }
+}
+
+#[test]
+fn a_phase2_checkpoint_is_refused_with_a_clear_message() {
+    use infinito_model::import::import_original;
+    let mut tensors = std::collections::HashMap::new();
+    tensors.insert("iit_transformer.layers.0.ln1.weight".to_string(), Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap());
+    let err = import_original(tensors, None, "phase2.pt".as_ref()).err().unwrap().to_string();
+    assert!(err.contains("phase2.pt") && err.contains("phase-2"), "{err}");
+}
