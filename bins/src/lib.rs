@@ -28,9 +28,9 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
         "cpu" => Ok(Device::Cpu),
         cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
             let ordinal = match cuda.strip_prefix("cuda:") {
-                Some(n) => n
-                    .parse()
-                    .map_err(|_| input_error!("--device {cuda}: expected cuda:N with N a GPU index"))?,
+                Some(n) => n.parse().map_err(|_| {
+                    input_error!("--device {cuda}: expected cuda:N with N a GPU index")
+                })?,
                 None => 0,
             };
             if !candle_core::utils::cuda_is_available() {
@@ -40,7 +40,9 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
             }
             Device::new_cuda(ordinal).map_err(|e| input_error!("--device {cuda}: {e}"))
         }
-        other => Err(input_error!("--device {other}: expected cpu, cuda or cuda:N")),
+        other => Err(input_error!(
+            "--device {other}: expected cpu, cuda or cuda:N"
+        )),
     }
 }
 

@@ -8,16 +8,27 @@ fn fixtures() -> PathBuf {
 }
 
 fn perplexity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_perplexity")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_perplexity"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn floats(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 #[derive(serde::Deserialize)]
@@ -28,7 +39,8 @@ struct Expected {
 }
 
 fn expected() -> Expected {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join("perplexity_text.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("perplexity_text.json")).unwrap())
+        .unwrap()
 }
 
 fn model_args() -> (String, String) {
@@ -56,7 +68,15 @@ fn assert_matches(report: &serde_json::Value, e: &Expected) {
 fn text_with_adapter_matches_peft() {
     let e = expected();
     let (model, adapter) = model_args();
-    let out = perplexity(&["--model", &model, "--adapter", &adapter, "--text", &e.text, "--json"]);
+    let out = perplexity(&[
+        "--model",
+        &model,
+        "--adapter",
+        &adapter,
+        "--text",
+        &e.text,
+        "--json",
+    ]);
     assert_matches(&json(&out), &e);
 }
 
@@ -64,20 +84,51 @@ fn text_with_adapter_matches_peft() {
 fn ids_with_adapter_match_peft() {
     let e = expected();
     let (model, adapter) = model_args();
-    let ids = e.token_ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-    let out = perplexity(&["--model", &model, "--adapter", &adapter, "--ids", &ids, "--json"]);
+    let ids = e
+        .token_ids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = perplexity(&[
+        "--model",
+        &model,
+        "--adapter",
+        &adapter,
+        "--ids",
+        &ids,
+        "--json",
+    ]);
     assert_matches(&json(&out), &e);
 }
 
 #[test]
 fn sequences_longer_than_the_context_use_a_sliding_window() {
     let (model, _) = model_args();
-    let ids: Vec<String> = (0..100u32).map(|i| (i * 7919 % 50257).to_string()).collect();
-    let long = json(&perplexity(&["--model", &model, "--ids", &ids.join(","), "--json"]));
-    let head = json(&perplexity(&["--model", &model, "--ids", &ids[..64].join(","), "--json"]));
+    let ids: Vec<String> = (0..100u32)
+        .map(|i| (i * 7919 % 50257).to_string())
+        .collect();
+    let long = json(&perplexity(&[
+        "--model",
+        &model,
+        "--ids",
+        &ids.join(","),
+        "--json",
+    ]));
+    let head = json(&perplexity(&[
+        "--model",
+        &model,
+        "--ids",
+        &ids[..64].join(","),
+        "--json",
+    ]));
     let (long, head) = (floats(&long["logprobs"]), floats(&head["logprobs"]));
     assert_eq!(long.len(), 99);
-    assert_eq!(&long[..63], &head[..], "the first window is scored exactly as on its own");
+    assert_eq!(
+        &long[..63],
+        &head[..],
+        "the first window is scored exactly as on its own"
+    );
 }
 
 #[test]
@@ -86,7 +137,10 @@ fn bad_input_gives_one_line_errors_and_exit_status_2() {
     let out = perplexity(&["--model", "/nonexistent/model", "--ids", "1,2"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/model") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/model") && err.lines().count() == 1,
+        "{err}"
+    );
 
     let out = perplexity(&["--model", &model, "--ids", "1,99999999"]);
     assert_eq!(out.status.code(), Some(2));

@@ -43,7 +43,10 @@ struct Report {
 fn run(args: Args) -> anyhow::Result<()> {
     let device = device(&args.device)?;
     if !args.model.exists() {
-        return Err(input_error!("--model {}: no such directory", args.model.display()));
+        return Err(input_error!(
+            "--model {}: no such directory",
+            args.model.display()
+        ));
     }
     if let Some(a) = args.adapter.as_ref().filter(|a| !a.is_dir()) {
         return Err(input_error!("--adapter {}: no such directory", a.display()));

@@ -21,8 +21,12 @@ fn setup() -> (Pretrained, Tensor, Tensor) {
     let config = Gpt2Config::gpt2_small();
     let weights = random_weights(&config, 0, &device).unwrap();
     let lora = LoraConfig::new(8, 32.0, 0.1);
-    let model = Pretrained::from_tensors(&config, weights, Some(lora), &device, Path::new("random")).unwrap();
-    let ids: Vec<u32> = (0..BATCH * (SEQ + 1)).map(|i| (i as u32 * 7919) % 50257).collect();
+    let model =
+        Pretrained::from_tensors(&config, weights, Some(lora), &device, Path::new("random"))
+            .unwrap();
+    let ids: Vec<u32> = (0..BATCH * (SEQ + 1))
+        .map(|i| (i as u32 * 7919) % 50257)
+        .collect();
     let ids = Tensor::from_vec(ids, (BATCH, SEQ + 1), &device).unwrap();
     let input = ids.narrow(1, 0, SEQ).unwrap().contiguous().unwrap();
     let labels = ids.narrow(1, 1, SEQ).unwrap().flatten_all().unwrap();
@@ -32,14 +36,26 @@ fn setup() -> (Pretrained, Tensor, Tensor) {
 fn bench(c: &mut Criterion) {
     let (p, input, labels) = setup();
     let mut group = c.benchmark_group("gpt2_small_lora_b4_t128");
-    group.sample_size(10).measurement_time(Duration::from_secs(40));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(40));
     group.bench_function("forward_eval", |b| {
         b.iter(|| {
-            let out = p.model.forward(&input, Mode::Eval, AttentionCapture::Last, None).unwrap();
+            let out = p
+                .model
+                .forward(&input, Mode::Eval, AttentionCapture::Last, None)
+                .unwrap();
             p.model.lm_head(&out.hidden).unwrap()
         })
     });
-    let vars = p.adapter.as_ref().unwrap().trainable_vars().into_iter().map(|(_, v)| v).collect();
+    let vars = p
+        .adapter
+        .as_ref()
+        .unwrap()
+        .trainable_vars()
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
     let params = ParamsAdamW {
         lr: 2e-4,
         beta1: 0.9,
@@ -50,8 +66,21 @@ fn bench(c: &mut Criterion) {
     let mut opt = AdamW::new(vars, params).unwrap();
     group.bench_function("train_step", |b| {
         b.iter(|| {
-            let out = p.model.forward(&input, Mode::Train { seed: 7 }, AttentionCapture::Last, None).unwrap();
-            let logits = p.model.lm_head(&out.hidden).unwrap().reshape((BATCH * SEQ, ())).unwrap();
+            let out = p
+                .model
+                .forward(
+                    &input,
+                    Mode::Train { seed: 7 },
+                    AttentionCapture::Last,
+                    None,
+                )
+                .unwrap();
+            let logits = p
+                .model
+                .lm_head(&out.hidden)
+                .unwrap()
+                .reshape((BATCH * SEQ, ()))
+                .unwrap();
             let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
             opt.backward_step(&loss).unwrap();
             out.attentions

@@ -57,7 +57,13 @@ impl Gpt2Config {
     }
 
     /// A config with the given sizes and GPT-2's defaults for everything else.
-    pub fn new(vocab_size: usize, n_positions: usize, n_embd: usize, n_layer: usize, n_head: usize) -> Self {
+    pub fn new(
+        vocab_size: usize,
+        n_positions: usize,
+        n_embd: usize,
+        n_layer: usize,
+        n_head: usize,
+    ) -> Self {
         Self {
             vocab_size,
             n_positions,
@@ -103,7 +109,7 @@ impl Gpt2Config {
                 self.activation_function
             ));
         }
-        if self.n_head == 0 || self.n_embd % self.n_head != 0 {
+        if self.n_head == 0 || !self.n_embd.is_multiple_of(self.n_head) {
             return Err(format!(
                 "n_embd {} must be a positive multiple of n_head {}",
                 self.n_embd, self.n_head
@@ -112,16 +118,27 @@ impl Gpt2Config {
         if self.vocab_size == 0 || self.n_positions == 0 || self.n_layer == 0 {
             return Err("vocab_size, n_positions and n_layer must be positive".to_string());
         }
-        if !(self.layer_norm_epsilon > 0.0) {
-            return Err(format!("layer_norm_epsilon {} must be > 0", self.layer_norm_epsilon));
+        if self.layer_norm_epsilon.is_nan() || self.layer_norm_epsilon <= 0.0 {
+            return Err(format!(
+                "layer_norm_epsilon {} must be > 0",
+                self.layer_norm_epsilon
+            ));
         }
-        if !self.scale_attn_weights || self.scale_attn_by_inverse_layer_idx || self.reorder_and_upcast_attn {
-            return Err("only scale_attn_weights=true, scale_attn_by_inverse_layer_idx=false, \
+        if !self.scale_attn_weights
+            || self.scale_attn_by_inverse_layer_idx
+            || self.reorder_and_upcast_attn
+        {
+            return Err(
+                "only scale_attn_weights=true, scale_attn_by_inverse_layer_idx=false, \
                         reorder_and_upcast_attn=false are supported"
-                .to_string());
+                    .to_string(),
+            );
         }
         if !self.tie_word_embeddings {
-            return Err("tie_word_embeddings=false is not supported (GPT-2 ties lm_head to wte)".to_string());
+            return Err(
+                "tie_word_embeddings=false is not supported (GPT-2 ties lm_head to wte)"
+                    .to_string(),
+            );
         }
         for (name, p) in [
             ("resid_pdrop", self.resid_pdrop),

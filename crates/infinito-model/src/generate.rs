@@ -23,7 +23,13 @@ pub fn greedy(model: &Gpt2, prompt: &[u32], max_new: usize, use_cache: bool) -> 
         let out = model.forward(&input, Mode::Eval, AttentionCapture::None, cache.as_mut())?;
         fed = ids.len();
         let last = out.hidden.narrow(1, out.hidden.dim(1)? - 1, 1)?;
-        ids.push(model.lm_head(&last)?.flatten_all()?.argmax(D::Minus1)?.to_scalar::<u32>()?);
+        ids.push(
+            model
+                .lm_head(&last)?
+                .flatten_all()?
+                .argmax(D::Minus1)?
+                .to_scalar::<u32>()?,
+        );
     }
     Ok(ids)
 }

@@ -70,7 +70,12 @@ struct Attention {
 }
 
 impl Attention {
-    fn load(vb: &VarBuilder, lora: Option<&LoraBuilder>, prefix: &str, cfg: &Gpt2Config) -> candle_core::Result<Self> {
+    fn load(
+        vb: &VarBuilder,
+        lora: Option<&LoraBuilder>,
+        prefix: &str,
+        cfg: &Gpt2Config,
+    ) -> candle_core::Result<Self> {
         let d = cfg.n_embd;
         Ok(Self {
             c_attn: LoraConv1D::load(vb, lora, &format!("{prefix}.c_attn"), d, 3 * d)?,
@@ -83,7 +88,9 @@ impl Attention {
     }
 
     fn split_heads(&self, x: &Tensor, b: usize, t: usize) -> candle_core::Result<Tensor> {
-        x.reshape((b, t, self.n_head, self.head_dim))?.transpose(1, 2)?.contiguous()
+        x.reshape((b, t, self.n_head, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()
     }
 
     fn forward(
@@ -112,9 +119,17 @@ impl Attention {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let scores = (q.matmul(&k.t()?)? * scale)?;
         let scores = scores.broadcast_add(&causal_mask(t, past, x.device())?)?;
-        let probs = dropout(&softmax_last(&scores, mode)?, self.attn_pdrop, mode.derive(1))?;
+        let probs = dropout(
+            &softmax_last(&scores, mode)?,
+            self.attn_pdrop,
+            mode.derive(1),
+        )?;
         let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        let y = dropout(&self.c_proj.forward(&y, mode.derive(2))?, self.resid_pdrop, mode.derive(3))?;
+        let y = dropout(
+            &self.c_proj.forward(&y, mode.derive(2))?,
+            self.resid_pdrop,
+            mode.derive(3),
+        )?;
         Ok((y, probs))
     }
 }
@@ -123,7 +138,15 @@ impl Attention {
 fn causal_mask(t: usize, past: usize, device: &Device) -> candle_core::Result<Tensor> {
     let total = past + t;
     let mask: Vec<f32> = (0..t)
-        .flat_map(|i| (0..total).map(move |j| if j <= past + i { 0.0 } else { f32::NEG_INFINITY }))
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j <= past + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
         .collect();
     Tensor::from_vec(mask, (t, total), device)
 }
@@ -136,7 +159,12 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn load(vb: &VarBuilder, lora: Option<&LoraBuilder>, prefix: &str, cfg: &Gpt2Config) -> candle_core::Result<Self> {
+    fn load(
+        vb: &VarBuilder,
+        lora: Option<&LoraBuilder>,
+        prefix: &str,
+        cfg: &Gpt2Config,
+    ) -> candle_core::Result<Self> {
         let (d, inner) = (cfg.n_embd, cfg.inner_dim());
         Ok(Self {
             c_fc: LoraConv1D::load(vb, lora, &format!("{prefix}.c_fc"), d, inner)?,
@@ -148,7 +176,11 @@ impl Mlp {
     fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
         // candle's `gelu` is the tanh approximation, i.e. Hugging Face's "gelu_new".
         let h = self.c_fc.forward(x, mode.derive(5))?.gelu()?;
-        dropout(&self.c_proj.forward(&h, mode.derive(6))?, self.resid_pdrop, mode.derive(7))
+        dropout(
+            &self.c_proj.forward(&h, mode.derive(6))?,
+            self.resid_pdrop,
+            mode.derive(7),
+        )
     }
 }
 
@@ -161,7 +193,12 @@ struct Block {
 }
 
 impl Block {
-    fn load(vb: &VarBuilder, lora: Option<&LoraBuilder>, i: usize, cfg: &Gpt2Config) -> candle_core::Result<Self> {
+    fn load(
+        vb: &VarBuilder,
+        lora: Option<&LoraBuilder>,
+        i: usize,
+        cfg: &Gpt2Config,
+    ) -> candle_core::Result<Self> {
         let prefix = format!("transformer.h.{i}");
         let eps = cfg.layer_norm_epsilon;
         Ok(Self {
@@ -178,9 +215,13 @@ impl Block {
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         mode: Mode,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let (a, probs) = self.attn.forward(&self.ln_1.forward(x, mode)?, cache, mode.derive(8))?;
+        let (a, probs) = self
+            .attn
+            .forward(&self.ln_1.forward(x, mode)?, cache, mode.derive(8))?;
         let x = (x + a)?;
-        let m = self.mlp.forward(&self.ln_2.forward(&x, mode)?, mode.derive(9))?;
+        let m = self
+            .mlp
+            .forward(&self.ln_2.forward(&x, mode)?, mode.derive(9))?;
         Ok(((x + m)?, probs))
     }
 }
@@ -198,7 +239,11 @@ pub struct Gpt2 {
 impl Gpt2 {
     /// Loads GPT-2 from `vb` (Hugging Face names, rooted so that `transformer.wte.weight` resolves)
     /// and, with `lora`, creates the adapters of every targeted `Conv1D` in the LoRA `VarMap`.
-    pub fn load(cfg: &Gpt2Config, vb: VarBuilder, lora: Option<&LoraBuilder>) -> candle_core::Result<Self> {
+    pub fn load(
+        cfg: &Gpt2Config,
+        vb: VarBuilder,
+        lora: Option<&LoraBuilder>,
+    ) -> candle_core::Result<Self> {
         let blocks = (0..cfg.n_layer)
             .map(|i| Block::load(&vb, lora, i, cfg))
             .collect::<candle_core::Result<Vec<_>>>()?;
@@ -206,7 +251,11 @@ impl Gpt2 {
             wte: vb.get((cfg.vocab_size, cfg.n_embd), "transformer.wte.weight")?,
             wpe: vb.get((cfg.n_positions, cfg.n_embd), "transformer.wpe.weight")?,
             blocks,
-            ln_f: LayerNorm::load(vb.pp("transformer.ln_f"), cfg.n_embd, cfg.layer_norm_epsilon)?,
+            ln_f: LayerNorm::load(
+                vb.pp("transformer.ln_f"),
+                cfg.n_embd,
+                cfg.layer_norm_epsilon,
+            )?,
             config: cfg.clone(),
         })
     }
@@ -240,17 +289,25 @@ impl Gpt2 {
             );
         }
         let ids = input_ids.to_dtype(DType::U32)?.flatten_all()?;
-        let tok = self.wte.index_select(&ids, 0)?.reshape((b, t, self.config.n_embd))?;
+        let tok = self
+            .wte
+            .index_select(&ids, 0)?
+            .reshape((b, t, self.config.n_embd))?;
         let pos = Tensor::arange(past as u32, (past + t) as u32, self.device())?;
         let pos = self.wpe.index_select(&pos, 0)?;
-        let mut x = dropout(&tok.broadcast_add(&pos)?, self.config.embd_pdrop, mode.derive(u64::MAX))?;
+        let mut x = dropout(
+            &tok.broadcast_add(&pos)?,
+            self.config.embd_pdrop,
+            mode.derive(u64::MAX),
+        )?;
         let last = self.blocks.len() - 1;
         let mut attentions = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| c.layer(i));
             let (y, probs) = block.forward(&x, slot, mode.derive(i as u64))?;
             x = y;
-            if capture == AttentionCapture::All || (capture == AttentionCapture::Last && i == last) {
+            if capture == AttentionCapture::All || (capture == AttentionCapture::Last && i == last)
+            {
                 attentions.push(probs);
             }
         }

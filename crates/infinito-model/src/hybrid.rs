@@ -63,7 +63,12 @@ pub struct Hybrid {
 impl Hybrid {
     /// Builds the hybrid on GPT-2 base weights (Hugging Face names, see
     /// [`crate::pretrained::normalize_names`]); everything trainable is initialised from `seed`.
-    pub fn new(config: HybridConfig, base: HashMap<String, Tensor>, seed: u64, device: &Device) -> Result<Self> {
+    pub fn new(
+        config: HybridConfig,
+        base: HashMap<String, Tensor>,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let gpt2 = {
@@ -86,7 +91,8 @@ impl Hybrid {
         };
         let memory = PhiMemory::new(config.memory_slots, config.gpt2.n_embd, vb.pp("memory"))?;
         let phi = LearnedPhi::new(config.phi, vb.pp("iit_metrics"))?;
-        let noise_scale = varmap.get((), NOISE_NAME, Init::Const(NOISE_SCALE), DType::F32, device)?;
+        let noise_scale =
+            varmap.get((), NOISE_NAME, Init::Const(NOISE_SCALE), DType::F32, device)?;
         let noise_scale = Var::from_tensor(&noise_scale)?;
         phi.init_seeded(splitmix64(seed ^ 0x5048_4931))
             .map_err(|e| ModelError::Input(e.to_string()))?;
@@ -112,7 +118,11 @@ impl Hybrid {
             let var = &data[name];
             let fan_in = *var.dims().last().unwrap_or(&1);
             if name.ends_with("lora_A.weight") || name.starts_with("memory.query_proj.") {
-                let fan_in = if name.ends_with(".bias") { self.config.gpt2.n_embd } else { fan_in };
+                let fan_in = if name.ends_with(".bias") {
+                    self.config.gpt2.n_embd
+                } else {
+                    fan_in
+                };
                 let bound = 1.0 / (fan_in as f64).sqrt();
                 let u = crate::nn::seeded_uniform(var.as_tensor(), splitmix64(seed ^ i as u64))?;
                 var.set(&((u * (2.0 * bound))? - bound)?)?;
@@ -140,7 +150,9 @@ impl Hybrid {
     /// dropout are drawn from the mode's seed, and the memory stores each sequence's mean hidden
     /// state with its PHI; evaluation is deterministic and leaves the memory unchanged.
     pub fn forward(&mut self, input_ids: &Tensor, mode: Mode) -> Result<HybridOutput> {
-        let out = self.gpt2.forward(input_ids, mode.derive(1), AttentionCapture::Last, None)?;
+        let out = self
+            .gpt2
+            .forward(input_ids, mode.derive(1), AttentionCapture::Last, None)?;
         let h = out.hidden;
         let attention = &out.attentions[0];
         let query = h.mean(1)?;
@@ -155,7 +167,9 @@ impl Hybrid {
         if let Mode::Train { seed } = mode.derive(3) {
             self.phi.set_dropout_seed(seed);
         }
-        let phi = self.phi.forward(&enhanced, Some(attention), mode.is_train())?;
+        let phi = self
+            .phi
+            .forward(&enhanced, Some(attention), mode.is_train())?;
         if mode.is_train() {
             self.memory.write(&query, &query, &phi.phi_estimate)?;
         }
@@ -169,7 +183,8 @@ impl Hybrid {
     /// Every trainable variable with its state-dict name, sorted by name.
     pub fn trainable_vars(&self) -> Vec<(String, Var)> {
         let data = self.varmap.data().lock().unwrap_or_else(|e| e.into_inner());
-        let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut vars: Vec<(String, Var)> =
+            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         vars
     }
@@ -195,7 +210,8 @@ impl Hybrid {
 
     /// Restores a state saved by [`Self::state`] (or imported from the original's checkpoint).
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
-        let missing = infinito_checkpoint::assign_varmap(&self.varmap, tensors, "", "checkpoint".as_ref())?;
+        let missing =
+            infinito_checkpoint::assign_varmap(&self.varmap, tensors, "", "checkpoint".as_ref())?;
         if let Some(first) = missing.first() {
             return Err(ModelError::Input(format!(
                 "checkpoint lacks {} trainable tensor(s), e.g. {first}",
@@ -213,9 +229,16 @@ impl Hybrid {
 /// Copies base weights into the trainable `VarMap` entries under `gpt2.base_model.model.`.
 fn assign_base(varmap: &VarMap, base: &HashMap<String, Tensor>) -> Result<()> {
     let prefix = "gpt2.base_model.model.";
-    let renamed: HashMap<String, Tensor> = base.iter().map(|(k, v)| (format!("{prefix}{k}"), v.clone())).collect();
-    let missing = infinito_checkpoint::assign_varmap(varmap, &renamed, "", "base weights".as_ref())?;
-    match missing.iter().find(|m| m.starts_with(prefix) && !m.contains(".lora_")) {
+    let renamed: HashMap<String, Tensor> = base
+        .iter()
+        .map(|(k, v)| (format!("{prefix}{k}"), v.clone()))
+        .collect();
+    let missing =
+        infinito_checkpoint::assign_varmap(varmap, &renamed, "", "base weights".as_ref())?;
+    match missing
+        .iter()
+        .find(|m| m.starts_with(prefix) && !m.contains(".lora_"))
+    {
         Some(m) => Err(ModelError::Weights {
             path: "base weights".into(),
             message: format!("missing GPT-2 tensor {}", &m[prefix.len()..]),

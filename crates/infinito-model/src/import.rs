@@ -41,8 +41,15 @@ pub fn is_original(tensors: &HashMap<String, Tensor>) -> bool {
 
 /// Splits and renames an original state dict; `lora_alpha` is not stored in it (the original
 /// used 32 for r=8 and 16 for r=4: scaling 4).
-pub fn import_original(tensors: HashMap<String, Tensor>, lora_alpha: Option<f64>, path: &Path) -> Result<Imported> {
-    if tensors.keys().any(|k| k.starts_with("iit_transformer.") || k.starts_with("gpt2_full.")) {
+pub fn import_original(
+    tensors: HashMap<String, Tensor>,
+    lora_alpha: Option<f64>,
+    path: &Path,
+) -> Result<Imported> {
+    if tensors
+        .keys()
+        .any(|k| k.starts_with("iit_transformer.") || k.starts_with("gpt2_full."))
+    {
         return Err(weights_error(
             path,
             "is a phase-2 checkpoint (IIT-transformer blocks replacing GPT-2 layers, no causal mask), not the \
@@ -52,7 +59,9 @@ pub fn import_original(tensors: HashMap<String, Tensor>, lora_alpha: Option<f64>
     if !is_original(&tensors) {
         return Err(weights_error(
             path,
-            format!("has no `{PEFT_GPT2}*` tensors; expected the original hybrid's model_state_dict"),
+            format!(
+                "has no `{PEFT_GPT2}*` tensors; expected the original hybrid's model_state_dict"
+            ),
         ));
     }
     let mut base = HashMap::new();
@@ -66,7 +75,11 @@ pub fn import_original(tensors: HashMap<String, Tensor>, lora_alpha: Option<f64>
                 if rest.contains("lora_A") {
                     rank = Some(tensor.dim(0)?);
                 }
-                if let Some(module) = rest.split(".lora_").next().and_then(|m| m.rsplit('.').next()) {
+                if let Some(module) = rest
+                    .split(".lora_")
+                    .next()
+                    .and_then(|m| m.rsplit('.').next())
+                {
                     targets.insert(module.to_string());
                 }
                 state.insert(format!("{PEFT_GPT2}{rest}"), tensor.clone());
@@ -82,8 +95,14 @@ pub fn import_original(tensors: HashMap<String, Tensor>, lora_alpha: Option<f64>
         }
     }
     let base = normalize_names(base)?;
-    let r = rank.ok_or_else(|| weights_error(path, "has no LoRA tensors (lora_A); only LoRA hybrids are supported"))?;
-    let phi = LearnedPhi::infer_config(&tensors, PHI_PREFIX).map_err(|e| weights_error(path, e.to_string()))?;
+    let r = rank.ok_or_else(|| {
+        weights_error(
+            path,
+            "has no LoRA tensors (lora_A); only LoRA hybrids are supported",
+        )
+    })?;
+    let phi = LearnedPhi::infer_config(&tensors, PHI_PREFIX)
+        .map_err(|e| weights_error(path, e.to_string()))?;
     let gpt2 = infer_gpt2_config(&base, phi.num_heads, path)?;
     let memory_slots = tensors
         .get("memory.memory_keys")
@@ -107,7 +126,11 @@ pub fn import_original(tensors: HashMap<String, Tensor>, lora_alpha: Option<f64>
 
 /// GPT-2 sizes from the shapes of its tensors; the head count comes from elsewhere (the PHI
 /// kernel's head processors) since no GPT-2 tensor records it.
-fn infer_gpt2_config(base: &HashMap<String, Tensor>, n_head: usize, path: &Path) -> Result<Gpt2Config> {
+fn infer_gpt2_config(
+    base: &HashMap<String, Tensor>,
+    n_head: usize,
+    path: &Path,
+) -> Result<Gpt2Config> {
     let dims2 = |name: &str| -> Result<(usize, usize)> {
         base.get(name)
             .ok_or_else(|| weights_error(path, format!("lacks {name}")))?
@@ -118,7 +141,13 @@ fn infer_gpt2_config(base: &HashMap<String, Tensor>, n_head: usize, path: &Path)
     let (n_positions, _) = dims2("transformer.wpe.weight")?;
     let n_layer = base
         .keys()
-        .filter_map(|k| k.strip_prefix("transformer.h.")?.split('.').next()?.parse::<usize>().ok())
+        .filter_map(|k| {
+            k.strip_prefix("transformer.h.")?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
         .max()
         .map_or(0, |m| m + 1);
     let (_, inner) = dims2("transformer.h.0.mlp.c_fc.weight")?;

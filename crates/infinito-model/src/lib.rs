@@ -4,12 +4,12 @@
 pub mod config;
 pub mod error;
 pub mod generate;
+pub mod gpt2;
 pub mod hybrid;
 pub mod import;
+pub mod lora;
 pub mod loss;
 pub mod memory;
-pub mod gpt2;
-pub mod lora;
 pub mod nn;
 pub mod pretrained;
 pub mod score;

@@ -100,7 +100,10 @@ impl LoraConfig {
             return Err(format!("bias {:?}, expected \"none\"", self.bias));
         }
         if !(0.0..1.0).contains(&self.lora_dropout) {
-            return Err(format!("lora_dropout {} must be in [0, 1)", self.lora_dropout));
+            return Err(format!(
+                "lora_dropout {} must be in [0, 1)",
+                self.lora_dropout
+            ));
         }
         if self.target_modules.is_empty() {
             return Err("target_modules is empty".to_string());
@@ -169,7 +172,14 @@ impl LoraConv1D {
                 let bound = 1.0 / (n_in as f64).sqrt();
                 let r = l.config.r;
                 Some(LoraPair {
-                    a: lvb.get_with_hints((r, n_in), "lora_A.weight", Init::Uniform { lo: -bound, up: bound })?,
+                    a: lvb.get_with_hints(
+                        (r, n_in),
+                        "lora_A.weight",
+                        Init::Uniform {
+                            lo: -bound,
+                            up: bound,
+                        },
+                    )?,
                     b: lvb.get_with_hints((n_out, r), "lora_B.weight", Init::Const(0.0))?,
                     scaling: l.config.scaling(),
                     dropout: l.config.lora_dropout,
@@ -196,7 +206,9 @@ impl LoraConv1D {
 
     /// The same layer with the adapter folded into the weight: `W + scaling · (B·A)ᵀ`.
     pub fn merged(&self) -> candle_core::Result<Self> {
-        let Some(l) = &self.lora else { return Ok(self.clone()) };
+        let Some(l) = &self.lora else {
+            return Ok(self.clone());
+        };
         let delta = (l.b.matmul(&l.a)?.t()? * l.scaling)?;
         Ok(Self {
             base: Conv1D {

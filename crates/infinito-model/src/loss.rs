@@ -76,7 +76,12 @@ pub struct Losses {
 
 /// `w_text · CE(logits, labels) + w_phi · phi_loss(target − mean φ)`; labels `(B, T)` are
 /// already shifted. The PHI term keeps its graph unless `grad` is [`PhiGrad::None`].
-pub fn hybrid_loss(out: &HybridOutput, labels: &Tensor, weights: LossWeights, objective: PhiObjective) -> Result<Losses> {
+pub fn hybrid_loss(
+    out: &HybridOutput,
+    labels: &Tensor,
+    weights: LossWeights,
+    objective: PhiObjective,
+) -> Result<Losses> {
     let (b, t, v) = out.logits.dims3()?;
     if labels.dims() != [b, t] {
         return Err(ModelError::Input(format!(
@@ -84,7 +89,8 @@ pub fn hybrid_loss(out: &HybridOutput, labels: &Tensor, weights: LossWeights, ob
             labels.dims()
         )));
     }
-    let lm = candle_nn::loss::cross_entropy(&out.logits.reshape((b * t, v))?, &labels.flatten_all()?)?;
+    let lm =
+        candle_nn::loss::cross_entropy(&out.logits.reshape((b * t, v))?, &labels.flatten_all()?)?;
     let mut phi_mean = out.phi.phi_estimate.mean(D::Minus1)?;
     if objective.grad == PhiGrad::None {
         phi_mean = phi_mean.detach();

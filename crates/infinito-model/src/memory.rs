@@ -93,11 +93,15 @@ impl PhiMemory {
         let qp = self.query_proj.forward(query)?;
         let keys = Tensor::from_slice(&self.keys[..n * d], (n, d), device)?;
         let values = Tensor::from_slice(&self.values[..n * d], (n, d), device)?;
-        let max_phi = self.phi_scores[..n].iter().cloned().fold(f32::MIN, f32::max) as f64;
+        let max_phi = self.phi_scores[..n]
+            .iter()
+            .cloned()
+            .fold(f32::MIN, f32::max) as f64;
         let phi_term = Tensor::from_slice(&self.phi_scores[..n], n, device)?;
         let phi_term = (phi_term / (max_phi + 1e-8))?;
         let sim = (qp.matmul(&keys.t()?)? / (d as f64).sqrt())?;
-        let scores = ((sim * SIMILARITY_WEIGHT)?.broadcast_add(&(phi_term * (1.0 - SIMILARITY_WEIGHT))?.unsqueeze(0)?))?;
+        let scores = ((sim * SIMILARITY_WEIGHT)?
+            .broadcast_add(&(phi_term * (1.0 - SIMILARITY_WEIGHT))?.unsqueeze(0)?))?;
         let host: Vec<Vec<f32>> = scores.to_vec2()?;
         let mut idx = Vec::with_capacity(b * k);
         for row in &host {
@@ -110,7 +114,9 @@ impl PhiMemory {
         }
         let idx = Tensor::from_vec(idx, (b, k), device)?;
         let weights = candle_nn::ops::softmax(&scores.gather(&idx, 1)?, D::Minus1)?;
-        let picked = values.index_select(&idx.flatten_all()?, 0)?.reshape((b, k, d))?;
+        let picked = values
+            .index_select(&idx.flatten_all()?, 0)?
+            .reshape((b, k, d))?;
         let readout = picked.broadcast_mul(&weights.unsqueeze(2)?)?.sum(1)?;
         Ok(MemoryRead { readout, used: k })
     }
@@ -173,13 +179,34 @@ impl PhiMemory {
     pub fn buffers(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
         let (s, d) = (self.slots, self.dim);
         let mut out = HashMap::new();
-        out.insert("memory_keys".into(), Tensor::from_slice(&self.keys, (s, d), device)?);
-        out.insert("memory_values".into(), Tensor::from_slice(&self.values, (s, d), device)?);
-        out.insert("phi_scores".into(), Tensor::from_slice(&self.phi_scores, s, device)?);
-        out.insert("priorities".into(), Tensor::from_slice(&self.priorities, s, device)?);
-        out.insert("access_count".into(), Tensor::from_slice(&self.access_count, s, device)?);
-        out.insert("timestamps".into(), Tensor::from_slice(&self.timestamps, s, device)?);
-        out.insert("threshold_logit".into(), Tensor::new(self.threshold_logit, device)?);
+        out.insert(
+            "memory_keys".into(),
+            Tensor::from_slice(&self.keys, (s, d), device)?,
+        );
+        out.insert(
+            "memory_values".into(),
+            Tensor::from_slice(&self.values, (s, d), device)?,
+        );
+        out.insert(
+            "phi_scores".into(),
+            Tensor::from_slice(&self.phi_scores, s, device)?,
+        );
+        out.insert(
+            "priorities".into(),
+            Tensor::from_slice(&self.priorities, s, device)?,
+        );
+        out.insert(
+            "access_count".into(),
+            Tensor::from_slice(&self.access_count, s, device)?,
+        );
+        out.insert(
+            "timestamps".into(),
+            Tensor::from_slice(&self.timestamps, s, device)?,
+        );
+        out.insert(
+            "threshold_logit".into(),
+            Tensor::new(self.threshold_logit, device)?,
+        );
         out.insert("global_time".into(), Tensor::new(self.global_time, device)?);
         out.insert("write_count".into(), Tensor::new(self.write_count, device)?);
         Ok(out)
@@ -197,12 +224,18 @@ impl PhiMemory {
                     "memory buffer {key} has shape {:?}, expected {dims:?}",
                     t.dims()
                 ))),
-                None if required => Err(ModelError::Input(format!("memory buffer {key} is missing"))),
+                None if required => {
+                    Err(ModelError::Input(format!("memory buffer {key} is missing")))
+                }
                 None => Ok(None),
             }
         };
-        let f32s = |t: Tensor| -> Result<Vec<f32>> { Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?) };
-        let i64s = |t: Tensor| -> Result<Vec<i64>> { Ok(t.to_dtype(DType::I64)?.flatten_all()?.to_vec1()?) };
+        let f32s = |t: Tensor| -> Result<Vec<f32>> {
+            Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
+        };
+        let i64s = |t: Tensor| -> Result<Vec<i64>> {
+            Ok(t.to_dtype(DType::I64)?.flatten_all()?.to_vec1()?)
+        };
         let scalar = |name: &str| -> Result<Tensor> {
             let key = format!("{prefix}{name}");
             let t = tensors

@@ -96,7 +96,9 @@ impl LayerNorm {
         let centered = x.broadcast_sub(&mean)?;
         let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
         let normed = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+        normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
     }
 }
 
@@ -111,7 +113,13 @@ pub fn dropout(x: &Tensor, p: f32, mode: Mode) -> Result<Tensor> {
     }
     let scale = 1.0 / (1.0 - p);
     let mask: Vec<f32> = (0..x.elem_count() as u64)
-        .map(|i| if hashed_uniform(seed, i) >= p as f64 { scale } else { 0.0 })
+        .map(|i| {
+            if hashed_uniform(seed, i) >= p as f64 {
+                scale
+            } else {
+                0.0
+            }
+        })
         .collect();
     x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
 }
@@ -124,7 +132,9 @@ fn hashed_uniform(seed: u64, i: u64) -> f64 {
 
 /// Seeded uniform (0, 1) values shaped like `x`.
 pub fn seeded_uniform(x: &Tensor, seed: u64) -> Result<Tensor> {
-    let values: Vec<f32> = (0..x.elem_count() as u64).map(|i| hashed_uniform(seed, i) as f32).collect();
+    let values: Vec<f32> = (0..x.elem_count() as u64)
+        .map(|i| hashed_uniform(seed, i) as f32)
+        .collect();
     Tensor::from_vec(values, x.shape(), x.device())?.to_dtype(x.dtype())
 }
 

@@ -24,7 +24,8 @@ impl Adapter {
     /// The trainable variables, sorted by name.
     pub fn trainable_vars(&self) -> Vec<(String, Var)> {
         let data = self.varmap.data().lock().unwrap_or_else(|e| e.into_inner());
-        let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut vars: Vec<(String, Var)> =
+            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         vars
     }
@@ -46,7 +47,10 @@ pub struct Pretrained {
 pub fn normalize_names(tensors: HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
     let mut out = HashMap::with_capacity(tensors.len());
     for (name, tensor) in tensors {
-        if name == "lm_head.weight" || name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") {
+        if name == "lm_head.weight"
+            || name.ends_with(".attn.bias")
+            || name.ends_with(".attn.masked_bias")
+        {
             continue;
         }
         let name = if name.starts_with("transformer.") {
@@ -62,9 +66,17 @@ pub fn normalize_names(tensors: HashMap<String, Tensor>) -> Result<HashMap<Strin
 /// Weights for a freshly initialised GPT-2, as Hugging Face initialises them: normal(0, 0.02)
 /// matrices and embeddings (residual projections scaled by `1/sqrt(2·n_layer)`), zero biases,
 /// unit LayerNorm gains. Deterministic for a given `seed`.
-pub fn random_weights(config: &Gpt2Config, seed: u64, device: &Device) -> Result<HashMap<String, Tensor>> {
+pub fn random_weights(
+    config: &Gpt2Config,
+    seed: u64,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>> {
     let shapes = VarMap::new();
-    Gpt2::load(config, VarBuilder::from_varmap(&shapes, DType::F32, device), None)?;
+    Gpt2::load(
+        config,
+        VarBuilder::from_varmap(&shapes, DType::F32, device),
+        None,
+    )?;
     let mut names: Vec<(String, Vec<usize>)> = shapes
         .data()
         .lock()
@@ -83,8 +95,13 @@ pub fn random_weights(config: &Gpt2Config, seed: u64, device: &Device) -> Result
         } else if name.contains(".ln_") {
             vec![1.0; n]
         } else {
-            let std = if name.ends_with("c_proj.weight") { proj_std } else { 0.02 };
-            let normal = Normal::new(0.0, std as f32).map_err(|e| ModelError::Input(e.to_string()))?;
+            let std = if name.ends_with("c_proj.weight") {
+                proj_std
+            } else {
+                0.02
+            };
+            let normal =
+                Normal::new(0.0, std as f32).map_err(|e| ModelError::Input(e.to_string()))?;
             (0..n).map(|_| normal.sample(&mut rng)).collect()
         };
         out.insert(name, Tensor::from_vec(values, dims, device)?);
@@ -99,7 +116,8 @@ fn weights_file(dir: &Path) -> Result<PathBuf> {
         .find(|p| p.is_file())
         .ok_or_else(|| ModelError::Weights {
             path: dir.to_path_buf(),
-            message: "no model.safetensors or pytorch_model.bin in this model directory".to_string(),
+            message: "no model.safetensors or pytorch_model.bin in this model directory"
+                .to_string(),
         })
 }
 
@@ -110,7 +128,9 @@ impl Pretrained {
         if !dir.is_dir() {
             return Err(ModelError::Weights {
                 path: dir.to_path_buf(),
-                message: "not a directory (expected a Hugging Face model directory with config.json)".to_string(),
+                message:
+                    "not a directory (expected a Hugging Face model directory with config.json)"
+                        .to_string(),
             });
         }
         let config = Gpt2Config::from_file(&dir.join("config.json"))?;

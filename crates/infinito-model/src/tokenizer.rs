@@ -55,18 +55,30 @@ pub fn builtin_gpt2() -> Result<Tokenizer> {
     let tokens: Vec<Vec<u8>> = (0..END_OF_TEXT_ID)
         .map(|id| core.decode_bytes(&[id]).map_err(tokenizer_error))
         .collect::<Result<_>>()?;
-    let ranks: HashMap<&[u8], u32> = tokens.iter().zip(0u32..).map(|(t, id)| (t.as_slice(), id)).collect();
+    let ranks: HashMap<&[u8], u32> = tokens
+        .iter()
+        .zip(0u32..)
+        .map(|(t, id)| (t.as_slice(), id))
+        .collect();
     let table = byte_to_char();
     let to_str = |bytes: &[u8]| bytes.iter().map(|&b| table[b as usize]).collect::<String>();
 
-    let mut vocab: Vocab = tokens.iter().zip(0u32..).map(|(t, id)| (to_str(t), id)).collect();
+    let mut vocab: Vocab = tokens
+        .iter()
+        .zip(0u32..)
+        .map(|(t, id)| (to_str(t), id))
+        .collect();
     vocab.insert(END_OF_TEXT.to_string(), END_OF_TEXT_ID);
     let mut merges = Vec::with_capacity(tokens.len());
     for (token, rank) in tokens.iter().zip(0u32..).filter(|(t, _)| t.len() > 1) {
         let parts = bpe_split(token, &ranks, rank);
         match parts.as_slice() {
             [left, right] => merges.push((to_str(left), to_str(right))),
-            _ => return Err(tokenizer_error(format!("GPT-2 rank {rank} does not split into one merge"))),
+            _ => {
+                return Err(tokenizer_error(format!(
+                    "GPT-2 rank {rank} does not split into one merge"
+                )))
+            }
         }
     }
     let bpe = BPE::builder()
@@ -83,7 +95,10 @@ fn bpe_split<'a>(token: &'a [u8], ranks: &HashMap<&[u8], u32>, max_rank: u32) ->
         let best = (0..bounds.len().saturating_sub(2))
             .filter_map(|i| {
                 let merged = &token[bounds[i]..bounds[i + 2]];
-                ranks.get(merged).filter(|&&r| r < max_rank).map(|&r| (r, i))
+                ranks
+                    .get(merged)
+                    .filter(|&&r| r < max_rank)
+                    .map(|&r| (r, i))
             })
             .min();
         match best {
@@ -115,7 +130,8 @@ pub fn from_bpe_files(vocab: &Path, merges: &Path) -> Result<Tokenizer> {
 pub fn for_model_dir(dir: &Path, vocab_size: usize) -> Result<Tokenizer> {
     let json = dir.join("tokenizer.json");
     if json.is_file() {
-        return Tokenizer::from_file(&json).map_err(|e| tokenizer_error(format!("{}: {e}", json.display())));
+        return Tokenizer::from_file(&json)
+            .map_err(|e| tokenizer_error(format!("{}: {e}", json.display())));
     }
     let (vocab, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
     if vocab.is_file() && merges.is_file() {
@@ -132,7 +148,11 @@ pub fn for_model_dir(dir: &Path, vocab_size: usize) -> Result<Tokenizer> {
 
 /// Token ids of `text` (no special tokens added).
 pub fn encode(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
-    Ok(tokenizer.encode(text, false).map_err(tokenizer_error)?.get_ids().to_vec())
+    Ok(tokenizer
+        .encode(text, false)
+        .map_err(tokenizer_error)?
+        .get_ids()
+        .to_vec())
 }
 
 /// Text of `ids` (special tokens kept).

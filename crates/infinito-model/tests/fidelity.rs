@@ -14,14 +14,28 @@ fn fixtures() -> PathBuf {
 }
 
 fn reference() -> HashMap<String, Tensor> {
-    infinito_checkpoint::load_tensors(&fixtures().join("gpt2_reference.safetensors"), None, &Device::Cpu).unwrap()
+    infinito_checkpoint::load_tensors(
+        &fixtures().join("gpt2_reference.safetensors"),
+        None,
+        &Device::Cpu,
+    )
+    .unwrap()
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims(), "shapes differ");
     let a = a.to_dtype(DType::F32).unwrap();
     let b = b.to_dtype(DType::F32).unwrap();
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 fn input_ids(r: &HashMap<String, Tensor>) -> Tensor {
@@ -31,7 +45,9 @@ fn input_ids(r: &HashMap<String, Tensor>) -> Tensor {
 /// Compares logits (selected columns), log-sum-exp, next-token log-probs and attention maps.
 fn check_against(model: &Gpt2, r: &HashMap<String, Tensor>, prefix: &str) {
     let ids = input_ids(r);
-    let out = model.forward(&ids, Mode::Eval, AttentionCapture::All, None).unwrap();
+    let out = model
+        .forward(&ids, Mode::Eval, AttentionCapture::All, None)
+        .unwrap();
     let logits = model.lm_head(&out.hidden).unwrap();
     let cols = r["cols"].to_dtype(DType::U32).unwrap();
     let sel = logits.index_select(&cols, 2).unwrap();
@@ -42,13 +58,30 @@ fn check_against(model: &Gpt2, r: &HashMap<String, Tensor>, prefix: &str) {
     assert!(d < TOL, "{prefix} logsumexp differs by {d}");
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
     let t = ids.dim(1).unwrap();
-    let targets = ids.narrow(1, 1, t - 1).unwrap().unsqueeze(2).unwrap().contiguous().unwrap();
-    let token_lp = logp.narrow(1, 0, t - 1).unwrap().contiguous().unwrap().gather(&targets, 2).unwrap().squeeze(2).unwrap();
+    let targets = ids
+        .narrow(1, 1, t - 1)
+        .unwrap()
+        .unsqueeze(2)
+        .unwrap()
+        .contiguous()
+        .unwrap();
+    let token_lp = logp
+        .narrow(1, 0, t - 1)
+        .unwrap()
+        .contiguous()
+        .unwrap()
+        .gather(&targets, 2)
+        .unwrap()
+        .squeeze(2)
+        .unwrap();
     let d = max_abs_diff(&token_lp, &r[&format!("{prefix}.token_logprobs")]);
     assert!(d < TOL, "{prefix} token log-probs differ by {d}");
     let d = max_abs_diff(&out.attentions[0], &r[&format!("{prefix}.attn_first")]);
     assert!(d < TOL, "{prefix} first-layer attention differs by {d}");
-    let d = max_abs_diff(out.attentions.last().unwrap(), &r[&format!("{prefix}.attn_last")]);
+    let d = max_abs_diff(
+        out.attentions.last().unwrap(),
+        &r[&format!("{prefix}.attn_last")],
+    );
     assert!(d < TOL, "{prefix} last-layer attention differs by {d}");
 }
 
@@ -58,7 +91,12 @@ fn base() -> Pretrained {
 
 fn with_adapter() -> Pretrained {
     let dir = fixtures();
-    Pretrained::from_dir(&dir.join("tiny-gpt2"), Some(&dir.join("tiny-lora")), &Device::Cpu).unwrap()
+    Pretrained::from_dir(
+        &dir.join("tiny-gpt2"),
+        Some(&dir.join("tiny-lora")),
+        &Device::Cpu,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -72,7 +110,10 @@ fn adapter_matches_peft_and_differs_from_base() {
     let adapted = with_adapter();
     check_against(&adapted.model, &r, "lora");
     let d = max_abs_diff(&r["base.logits_cols"], &r["lora.logits_cols"]);
-    assert!(d > 1e-2, "the fixture adapter must change the logits (diff {d})");
+    assert!(
+        d > 1e-2,
+        "the fixture adapter must change the logits (diff {d})"
+    );
 }
 
 #[test]
@@ -86,7 +127,11 @@ fn merged_adapter_matches_peft_merge() {
 fn greedy_generation_matches_transformers_with_and_without_cache() {
     let r = reference();
     let model = with_adapter().model;
-    let expected: Vec<u32> = r["lora.greedy"].to_dtype(DType::U32).unwrap().to_vec1().unwrap();
+    let expected: Vec<u32> = r["lora.greedy"]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     let prompt = &expected[..5];
     let new = expected.len() - prompt.len();
     let cached = generate::greedy(&model, prompt, new, true).unwrap();
@@ -115,15 +160,25 @@ fn lora_gradients_match_peft() {
         infinito_checkpoint::load_tensors(&weights, None, &device).unwrap(),
     )
     .unwrap();
-    let gpt2_config = infinito_model::Gpt2Config::from_file(&dir.join("tiny-gpt2/config.json")).unwrap();
-    let p = Pretrained::from_tensors(&gpt2_config, tensors, Some(config), &device, &weights).unwrap();
+    let gpt2_config =
+        infinito_model::Gpt2Config::from_file(&dir.join("tiny-gpt2/config.json")).unwrap();
+    let p =
+        Pretrained::from_tensors(&gpt2_config, tensors, Some(config), &device, &weights).unwrap();
     let adapter = p.adapter.as_ref().unwrap();
     lora::load_adapter_weights(&adapter.varmap, &dir.join("tiny-lora"), &device).unwrap();
 
     let ids = input_ids(&r);
     let t = ids.dim(1).unwrap();
-    let out = p.model.forward(&ids, Mode::Train { seed: 7 }, AttentionCapture::None, None).unwrap();
-    let logits = p.model.lm_head(&out.hidden).unwrap().narrow(1, 0, t - 1).unwrap();
+    let out = p
+        .model
+        .forward(&ids, Mode::Train { seed: 7 }, AttentionCapture::None, None)
+        .unwrap();
+    let logits = p
+        .model
+        .lm_head(&out.hidden)
+        .unwrap()
+        .narrow(1, 0, t - 1)
+        .unwrap();
     let v = logits.dim(2).unwrap();
     let targets = ids.narrow(1, 1, t - 1).unwrap().flatten_all().unwrap();
     let loss = candle_nn::loss::cross_entropy(&logits.reshape(((), v)).unwrap(), &targets).unwrap();
@@ -131,11 +186,23 @@ fn lora_gradients_match_peft() {
     assert!(d < TOL, "loss differs by {d}");
     let grads = loss.backward().unwrap();
     let vars = adapter.trainable_vars();
-    assert_eq!(vars.len(), 2 * 3 * 2, "A and B for c_attn, attn.c_proj, mlp.c_proj in 2 layers");
+    assert_eq!(
+        vars.len(),
+        2 * 3 * 2,
+        "A and B for c_attn, attn.c_proj, mlp.c_proj in 2 layers"
+    );
     for (name, var) in vars {
-        let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
         let expected = &r[&format!("grad.{name}")];
-        let scale = expected.abs().unwrap().max_keepdim(0).unwrap().max_keepdim(1).unwrap();
+        let scale = expected
+            .abs()
+            .unwrap()
+            .max_keepdim(0)
+            .unwrap()
+            .max_keepdim(1)
+            .unwrap();
         let scale = scale.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0].max(1e-6);
         let d = max_abs_diff(g, expected) / scale;
         assert!(d < TOL, "gradient of {name} differs by {d} (relative)");
@@ -147,7 +214,12 @@ fn adapter_round_trips_through_a_peft_directory() {
     let adapted = with_adapter();
     let dir = tempfile::tempdir().unwrap();
     adapted.adapter.as_ref().unwrap().save(dir.path()).unwrap();
-    let reloaded = Pretrained::from_dir(&fixtures().join("tiny-gpt2"), Some(dir.path()), &Device::Cpu).unwrap();
+    let reloaded = Pretrained::from_dir(
+        &fixtures().join("tiny-gpt2"),
+        Some(dir.path()),
+        &Device::Cpu,
+    )
+    .unwrap();
     let ids = input_ids(&reference());
     let a = adapted.model.logits(&ids).unwrap();
     let b = reloaded.model.logits(&ids).unwrap();
@@ -164,9 +236,19 @@ fn fresh_adapter_is_an_exact_no_op() {
     )
     .unwrap();
     let config = infinito_model::Gpt2Config::from_file(&dir.join("tiny-gpt2/config.json")).unwrap();
-    let p = Pretrained::from_tensors(&config, tensors, Some(LoraConfig::new(8, 32.0, 0.1)), &device, &weights).unwrap();
+    let p = Pretrained::from_tensors(
+        &config,
+        tensors,
+        Some(LoraConfig::new(8, 32.0, 0.1)),
+        &device,
+        &weights,
+    )
+    .unwrap();
     assert_eq!(p.adapter.as_ref().unwrap().trainable_vars().len(), 12);
     let ids = input_ids(&reference());
-    let d = max_abs_diff(&p.model.logits(&ids).unwrap(), &base().model.logits(&ids).unwrap());
+    let d = max_abs_diff(
+        &p.model.logits(&ids).unwrap(),
+        &base().model.logits(&ids).unwrap(),
+    );
     assert_eq!(d, 0.0);
 }

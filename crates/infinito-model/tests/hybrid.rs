@@ -42,10 +42,22 @@ fn objective(grad: PhiGrad) -> PhiObjective {
     }
 }
 
-const WEIGHTS: LossWeights = LossWeights { text: 1.0, phi: 0.6 };
+const WEIGHTS: LossWeights = LossWeights {
+    text: 1.0,
+    phi: 0.6,
+};
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap()
 }
 
 #[test]
@@ -53,12 +65,19 @@ fn empty_memory_in_eval_gives_plain_gpt2_logits_and_leaves_memory_unchanged() {
     let mut h = hybrid(1);
     let (ids, _) = batch();
     let out = h.forward(&ids, Mode::Eval).unwrap();
-    let plain = h.gpt2().forward(&ids, Mode::Eval, AttentionCapture::None, None).unwrap();
+    let plain = h
+        .gpt2()
+        .forward(&ids, Mode::Eval, AttentionCapture::None, None)
+        .unwrap();
     let plain = h.gpt2().lm_head(&plain.hidden).unwrap();
     assert_eq!(max_diff(&out.logits, &plain), 0.0);
     assert_eq!(h.memory().utilization(), 0.0);
     let again = h.forward(&ids, Mode::Eval).unwrap();
-    assert_eq!(max_diff(&out.logits, &again.logits), 0.0, "evaluation is deterministic");
+    assert_eq!(
+        max_diff(&out.logits, &again.logits),
+        0.0,
+        "evaluation is deterministic"
+    );
     let phi: Vec<f32> = out.phi.phi_estimate.to_vec1().unwrap();
     assert_eq!(phi.len(), 4);
     assert!(phi.iter().all(|p| (0.0..=10.0).contains(p)));
@@ -69,15 +88,24 @@ fn training_writes_each_samples_phi_into_memory_and_reads_it_back() {
     let mut h = hybrid(1);
     let (ids, _) = batch();
     let out = h.forward(&ids, Mode::Train { seed: 5 }).unwrap();
-    assert!(out.memory_utilization > 0.0, "memory must be written in training");
+    assert!(
+        out.memory_utilization > 0.0,
+        "memory must be written in training"
+    );
     let written = (out.memory_utilization * 8.0).round() as usize;
     assert_eq!(written, 4, "one entry per sample while slots are free");
     let phi: Vec<f32> = out.phi.phi_estimate.to_vec1().unwrap();
     let mean = phi.iter().map(|&p| p as f64).sum::<f64>() / 4.0;
-    assert!((h.memory().mean_phi() - mean).abs() < 1e-5, "stored PHI is each sample's PHI");
+    assert!(
+        (h.memory().mean_phi() - mean).abs() < 1e-5,
+        "stored PHI is each sample's PHI"
+    );
     // With a non-empty memory the evaluation logits now differ from plain GPT-2's.
     let out = h.forward(&ids, Mode::Eval).unwrap();
-    let plain = h.gpt2().forward(&ids, Mode::Eval, AttentionCapture::None, None).unwrap();
+    let plain = h
+        .gpt2()
+        .forward(&ids, Mode::Eval, AttentionCapture::None, None)
+        .unwrap();
     assert!(max_diff(&out.logits, &h.gpt2().lm_head(&plain.hidden).unwrap()) > 0.0);
     // More writes than slots: utilisation saturates at 1, never beyond.
     for s in 0..4 {
@@ -89,7 +117,11 @@ fn training_writes_each_samples_phi_into_memory_and_reads_it_back() {
 #[test]
 fn phi_gradient_reaches_the_phi_nets_only_when_asked() {
     let (ids, labels) = batch();
-    for (grad, phi_nets_get_grad) in [(PhiGrad::All, true), (PhiGrad::Model, true), (PhiGrad::None, false)] {
+    for (grad, phi_nets_get_grad) in [
+        (PhiGrad::All, true),
+        (PhiGrad::Model, true),
+        (PhiGrad::None, false),
+    ] {
         let mut h = hybrid(1);
         let out = h.forward(&ids, Mode::Train { seed: 9 }).unwrap();
         let losses = hybrid_loss(&out, &labels, WEIGHTS, objective(grad)).unwrap();
@@ -100,10 +132,22 @@ fn phi_gradient_reaches_the_phi_nets_only_when_asked() {
             .filter(|(n, _)| n.starts_with("iit_metrics.temporal_net"))
             .any(|(_, v)| grads.get(v.as_tensor()).is_some());
         assert_eq!(phi_grad, phi_nets_get_grad, "{grad:?}");
-        let lora_b = vars.iter().find(|(n, _)| n.ends_with("h.1.attn.c_attn.lora_B.weight")).unwrap();
-        assert!(grads.get(lora_b.1.as_tensor()).is_some(), "LoRA always learns from the LM loss");
-        let noise = vars.iter().find(|(n, _)| n == "stochastic_exploration.adaptive_scale").unwrap();
-        assert!(grads.get(noise.1.as_tensor()).is_some(), "the noise scale learns");
+        let lora_b = vars
+            .iter()
+            .find(|(n, _)| n.ends_with("h.1.attn.c_attn.lora_B.weight"))
+            .unwrap();
+        assert!(
+            grads.get(lora_b.1.as_tensor()).is_some(),
+            "LoRA always learns from the LM loss"
+        );
+        let noise = vars
+            .iter()
+            .find(|(n, _)| n == "stochastic_exploration.adaptive_scale")
+            .unwrap();
+        assert!(
+            grads.get(noise.1.as_tensor()).is_some(),
+            "the noise scale learns"
+        );
     }
 }
 
@@ -116,10 +160,26 @@ fn loss_terms_follow_their_definitions() {
     assert!((lin.phi_loss - (6.0 - lin.phi_mean)).abs() < 1e-5);
     let total: f32 = lin.total.to_scalar().unwrap();
     assert!((total as f64 - (lin.lm + 0.6 * lin.phi_loss)).abs() < 1e-4);
-    let sq = hybrid_loss(&out, &labels, WEIGHTS, PhiObjective { loss: PhiLoss::Squared, ..objective(PhiGrad::All) }).unwrap();
+    let sq = hybrid_loss(
+        &out,
+        &labels,
+        WEIGHTS,
+        PhiObjective {
+            loss: PhiLoss::Squared,
+            ..objective(PhiGrad::All)
+        },
+    )
+    .unwrap();
     assert!((sq.phi_loss - (6.0 - lin.phi_mean).powi(2)).abs() < 1e-4);
-    let hinge = PhiObjective { loss: PhiLoss::Hinge, target: 0.0, ..objective(PhiGrad::All) };
-    assert_eq!(hybrid_loss(&out, &labels, WEIGHTS, hinge).unwrap().phi_loss, 0.0);
+    let hinge = PhiObjective {
+        loss: PhiLoss::Hinge,
+        target: 0.0,
+        ..objective(PhiGrad::All)
+    };
+    assert_eq!(
+        hybrid_loss(&out, &labels, WEIGHTS, hinge).unwrap().phi_loss,
+        0.0
+    );
     let bad = Tensor::zeros((4, 3), DType::U32, &Device::Cpu).unwrap();
     assert!(hybrid_loss(&out, &bad, WEIGHTS, objective(PhiGrad::All)).is_err());
 }
@@ -130,16 +190,32 @@ fn state_round_trips_and_training_is_reproducible_from_the_seed() {
     let mut a = hybrid(1);
     a.forward(&ids, Mode::Train { seed: 2 }).unwrap();
     let state = a.state().unwrap();
-    assert!(state.contains_key("memory.memory_keys") && state.contains_key("iit_metrics.complexity_net.bn1.running_mean"));
+    assert!(
+        state.contains_key("memory.memory_keys")
+            && state.contains_key("iit_metrics.complexity_net.bn1.running_mean")
+    );
     let mut b = hybrid(99);
     b.load_state(&state).unwrap();
-    let (oa, ob) = (a.forward(&ids, Mode::Eval).unwrap(), b.forward(&ids, Mode::Eval).unwrap());
+    let (oa, ob) = (
+        a.forward(&ids, Mode::Eval).unwrap(),
+        b.forward(&ids, Mode::Eval).unwrap(),
+    );
     assert_eq!(max_diff(&oa.logits, &ob.logits), 0.0);
     assert_eq!(max_diff(&oa.phi.phi_estimate, &ob.phi.phi_estimate), 0.0);
-    let (ta, tb) = (a.forward(&ids, Mode::Train { seed: 4 }).unwrap(), b.forward(&ids, Mode::Train { seed: 4 }).unwrap());
-    assert_eq!(max_diff(&ta.logits, &tb.logits), 0.0, "same seed, same state: same training step");
+    let (ta, tb) = (
+        a.forward(&ids, Mode::Train { seed: 4 }).unwrap(),
+        b.forward(&ids, Mode::Train { seed: 4 }).unwrap(),
+    );
+    assert_eq!(
+        max_diff(&ta.logits, &tb.logits),
+        0.0,
+        "same seed, same state: same training step"
+    );
     let tc = a.forward(&ids, Mode::Train { seed: 5 }).unwrap();
-    assert!(max_diff(&ta.logits, &tc.logits) > 0.0, "another seed draws other noise and dropout");
+    assert!(
+        max_diff(&ta.logits, &tc.logits) > 0.0,
+        "another seed draws other noise and dropout"
+    );
 }
 
 #[test]
@@ -165,7 +241,12 @@ fn an_original_checkpoint_imports_and_matches_its_evaluation_outputs() {
     assert_eq!(imported.config.lora.r, 4);
     let mut h = Hybrid::new(imported.config, imported.base, 0, &Device::Cpu).unwrap();
     h.load_state(&imported.state).unwrap();
-    let expected = infinito_checkpoint::load_tensors(&dir.join("original_hybrid_expected.safetensors"), None, &Device::Cpu).unwrap();
+    let expected = infinito_checkpoint::load_tensors(
+        &dir.join("original_hybrid_expected.safetensors"),
+        None,
+        &Device::Cpu,
+    )
+    .unwrap();
     let ids = expected["input_ids"].to_dtype(DType::U32).unwrap();
     let out = h.forward(&ids, Mode::Eval).unwrap();
     let lse = out.logits.log_sum_exp(candle_core::D::Minus1).unwrap();
@@ -182,7 +263,16 @@ fn an_original_checkpoint_imports_and_matches_its_evaluation_outputs() {
 fn a_phase2_checkpoint_is_refused_with_a_clear_message() {
     use infinito_model::import::import_original;
     let mut tensors = std::collections::HashMap::new();
-    tensors.insert("iit_transformer.layers.0.ln1.weight".to_string(), Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap());
-    let err = import_original(tensors, None, "phase2.pt".as_ref()).err().unwrap().to_string();
-    assert!(err.contains("phase2.pt") && err.contains("phase-2"), "{err}");
+    tensors.insert(
+        "iit_transformer.layers.0.ln1.weight".to_string(),
+        Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap(),
+    );
+    let err = import_original(tensors, None, "phase2.pt".as_ref())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("phase2.pt") && err.contains("phase-2"),
+        "{err}"
+    );
 }

@@ -21,18 +21,36 @@ fn builtin_tokenizer_equals_hugging_face() {
     let tok = builtin_gpt2().unwrap();
     assert_eq!(tok.get_vocab_size(true), GPT2_VOCAB_SIZE);
     for case in cases() {
-        assert_eq!(encode(&tok, &case.text).unwrap(), case.ids, "encoding {:?}", case.text);
-        assert_eq!(decode(&tok, &case.ids).unwrap(), case.decoded, "decoding {:?}", case.text);
+        assert_eq!(
+            encode(&tok, &case.text).unwrap(),
+            case.ids,
+            "encoding {:?}",
+            case.text
+        );
+        assert_eq!(
+            decode(&tok, &case.ids).unwrap(),
+            case.decoded,
+            "decoding {:?}",
+            case.text
+        );
     }
 }
 
 #[test]
 fn tokenizer_json_in_a_model_dir_is_preferred_and_equal() {
     let dir = tempfile::tempdir().unwrap();
-    builtin_gpt2().unwrap().save(dir.path().join("tokenizer.json"), false).unwrap();
+    builtin_gpt2()
+        .unwrap()
+        .save(dir.path().join("tokenizer.json"), false)
+        .unwrap();
     let tok = for_model_dir(dir.path(), 123).unwrap();
     for case in cases() {
-        assert_eq!(encode(&tok, &case.text).unwrap(), case.ids, "encoding {:?}", case.text);
+        assert_eq!(
+            encode(&tok, &case.text).unwrap(),
+            case.ids,
+            "encoding {:?}",
+            case.text
+        );
     }
 }
 
