@@ -53,7 +53,12 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.chain().any(|c| c.is::<InputError>()) {
+            let usage = |c: &(dyn std::error::Error + 'static)| {
+                c.is::<InputError>()
+                    || c.downcast_ref::<infinito_train::TrainError>()
+                        .is_some_and(|t| t.is_usage())
+            };
+            if e.chain().any(usage) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -1,12 +1,14 @@
 //! The hybrid's training objective: `w_text · LM + w_phi · phi_loss` with one coefficient per term.
 
 use candle_core::{Tensor, D};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::hybrid::HybridOutput;
 
 /// Shape of the PHI term, on `gap = target − mean φ`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PhiLoss {
     /// `gap` (the original; unbounded, drives PHI to saturation when it has a gradient).
     Linear,
@@ -17,7 +19,8 @@ pub enum PhiLoss {
 }
 
 /// Where the PHI term's gradient goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PhiGrad {
     /// Into the PHI nets and, through the enhanced hidden state, into the language-model path.
     All,

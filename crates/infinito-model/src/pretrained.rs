@@ -121,25 +121,30 @@ fn weights_file(dir: &Path) -> Result<PathBuf> {
         })
 }
 
+/// The config and base weights (normalised names, f32) of a Hugging Face GPT-2 directory.
+pub fn load_base(dir: &Path, device: &Device) -> Result<(Gpt2Config, HashMap<String, Tensor>)> {
+    if !dir.is_dir() {
+        return Err(ModelError::Weights {
+            path: dir.to_path_buf(),
+            message: "not a directory (expected a Hugging Face model directory with config.json)"
+                .to_string(),
+        });
+    }
+    let config = Gpt2Config::from_file(&dir.join("config.json"))?;
+    let path = weights_file(dir)?;
+    let tensors = normalize_names(infinito_checkpoint::load_tensors(&path, None, device)?)?;
+    Ok((config, tensors))
+}
+
 impl Pretrained {
     /// Loads `config.json` and the weights of a Hugging Face GPT-2 directory and, with
     /// `adapter_dir`, a peft LoRA adapter.
     pub fn from_dir(dir: &Path, adapter_dir: Option<&Path>, device: &Device) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(ModelError::Weights {
-                path: dir.to_path_buf(),
-                message:
-                    "not a directory (expected a Hugging Face model directory with config.json)"
-                        .to_string(),
-            });
-        }
-        let config = Gpt2Config::from_file(&dir.join("config.json"))?;
-        let path = weights_file(dir)?;
-        let tensors = normalize_names(infinito_checkpoint::load_tensors(&path, None, device)?)?;
+        let (config, tensors) = load_base(dir, device)?;
         let lora = adapter_dir
             .map(|a| LoraConfig::from_file(&a.join(lora::ADAPTER_CONFIG)))
             .transpose()?;
-        let pretrained = Self::from_tensors(&config, tensors, lora, device, &path)?;
+        let pretrained = Self::from_tensors(&config, tensors, lora, device, dir)?;
         if let (Some(a), Some(adapter)) = (adapter_dir, &pretrained.adapter) {
             lora::load_adapter_weights(&adapter.varmap, a, device)?;
         }

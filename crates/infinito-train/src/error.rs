@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Errors of data loading, optimisation and scheduling.
+/// Errors of data loading, optimisation, scheduling, configuration and the trainer loop.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// A tensor operation failed.
@@ -100,6 +100,63 @@ pub enum TrainError {
         reason: String,
     },
 
+    /// A command-line flag or config value is out of range (`--batch-size 0: must be >= 1`).
+    #[error("{flag} {value}: must be {expected}")]
+    Flag {
+        /// The flag, with its dashes.
+        flag: &'static str,
+        /// The rejected value as given.
+        value: String,
+        /// The accepted values.
+        expected: String,
+    },
+
+    /// A config file cannot be read or parsed.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, with the line where known.
+        message: String,
+    },
+
+    /// A file is not a trainer checkpoint, or does not fit the run it should resume.
+    #[error("{}: cannot resume: {reason}", path.display())]
+    Resume {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+
+    /// A checkpoint was not written because the model state holds NaN or infinite values.
+    #[error("{}: not written: model tensor {name:?} is not finite", path.display())]
+    NonFiniteWeights {
+        /// The checkpoint that was not written.
+        path: PathBuf,
+        /// The offending tensor.
+        name: String,
+    },
+
+    /// Too many training steps in a row had a non-finite loss or gradient norm.
+    #[error("{count} training steps in a row had a non-finite loss or gradient (the last was step {step}); their updates were skipped and the weights are those after step {last_good_step}; lower --lr or check the data")]
+    NonFiniteSteps {
+        /// Consecutive skipped steps.
+        count: u32,
+        /// The global step of the last skipped one.
+        step: u64,
+        /// The last global step whose update was applied (0 if none).
+        last_good_step: u64,
+    },
+
+    /// The Ctrl+C handler could not be installed.
+    #[error("cannot install the Ctrl+C handler: {0}")]
+    Signal(String),
+
+    /// An error raised by a [`crate::TrainModel`] implementation.
+    #[error("model: {}", first_line(.0.as_ref()))]
+    Model(Box<dyn std::error::Error + Send + Sync>),
+
     /// The global gradient norm is NaN or infinite; the update must be skipped.
     #[error("gradient norm is {norm}, expected a finite value; skip this update")]
     NonFiniteGradNorm {
@@ -122,6 +179,36 @@ impl TrainError {
         }
     }
 
+    /// True for errors in what the user asked for (a flag value, a config file, a missing
+    /// path), as opposed to failures while running.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Self::Flag { .. }
+                | Self::Config { .. }
+                | Self::MissingPath { .. }
+                | Self::MissingSplit { .. }
+        )
+    }
+
+    /// Wraps an error of a model implementation as [`TrainError::Model`].
+    pub fn model(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Model(err.into())
+    }
+
+    /// A [`TrainError::Flag`] for `flag`, showing the rejected value.
+    pub(crate) fn flag(
+        flag: &'static str,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        Self::Flag {
+            flag,
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+
     /// An [`TrainError::Io`] for `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Self {
         Self::Io {
@@ -130,6 +217,15 @@ impl TrainError {
             source,
         }
     }
+}
+
+/// The first line of an error's text (some errors append backtraces on further lines).
+fn first_line(err: &(dyn std::error::Error + Send + Sync)) -> String {
+    err.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Result alias of this crate.

@@ -1,17 +1,42 @@
-//! Training building blocks for infinito.
+//! Training for infinito.
 //!
+//! * [`fit`], [`resume`], [`Trainer`]: the training loop over any [`TrainModel`], with
+//!   validation, schedules, logs, checkpoints, exact resume and Ctrl+C handling.
+//! * [`RunConfig`] / [`RunArgs`]: the options of `train_base_more` (config file + flags).
+//! * [`hybrid`]: the INFINITO hybrid as a [`TrainModel`].
+//! * [`setup`]: the model, tokenizer and data of a run, from its [`RunConfig`].
+//! * [`builtin`]: a corpus written by this project and a small byte-level BPE trained on it.
 //! * [`optim`]: AdamW with PyTorch's semantics and exportable state.
 //! * [`clip`]: global gradient-norm clipping.
 //! * [`schedule`]: ReduceLROnPlateau and early stopping.
 //! * [`data`]: corpus files, cached tokenization, LM windows and resumable batches.
 
+pub mod builtin;
 pub mod clip;
+pub mod config;
 pub mod data;
 pub mod error;
+mod history;
+pub mod hybrid;
+pub mod interrupt;
+mod logs;
+mod model;
 pub mod optim;
+mod options;
+mod progress;
 pub mod schedule;
+pub mod setup;
+mod trainer;
 
 pub use clip::clip_grad_norm;
+pub use config::{PhiGrad, PhiLoss, RunArgs, RunConfig};
 pub use error::{Result, TrainError};
+pub use history::{History, Summary};
+pub use logs::{CONFIG_FILE, HISTORY_FILE, METRICS_FILE, TEXT_LOG_FILE};
+pub use model::{step_seed, StepOutput, TrainModel};
 pub use optim::{AdamW, AdamWConfig, AdamWState};
+pub use options::FitOptions;
 pub use schedule::{EarlyStopping, PlateauConfig, ReduceLrOnPlateau, StopCheck};
+pub use trainer::{
+    fit, resume, FitOutcome, StepReport, StopReason, Trainer, CHECKPOINT_DIR, CHECKPOINT_FORMAT,
+};

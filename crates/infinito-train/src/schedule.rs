@@ -164,6 +164,17 @@ impl EarlyStopping {
         self.best
     }
 
+    /// The number of non-improving values that stops training.
+    pub fn patience(&self) -> u32 {
+        self.patience
+    }
+
+    /// Changes the patience, keeping the best value and the counter (e.g. when a resumed run
+    /// is given more patience).
+    pub fn set_patience(&mut self, patience: u32) {
+        self.patience = patience;
+    }
+
     /// Consecutive non-improving values so far.
     pub fn counter(&self) -> u32 {
         self.counter

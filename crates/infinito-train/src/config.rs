@@ -1,0 +1,353 @@
+//! The options of `train_base_more`: a config file (TOML or JSON) overridden by flags.
+
+use crate::error::{Result, TrainError};
+use crate::options::{at_least_one, positive, FitOptions};
+use candle_core::Device;
+pub use infinito_model::loss::{PhiGrad, PhiLoss};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Every option of a `train_base_more` run. `Default` gives the documented defaults; config
+/// files use these field names and may leave any of them out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Epochs to train.
+    pub epochs: u64,
+    /// Windows per batch.
+    pub batch_size: usize,
+    /// Initial AdamW learning rate.
+    pub lr: f64,
+    /// Coefficient of the PHI term.
+    pub lambda_phi: f64,
+    /// LoRA rank.
+    pub lora_r: usize,
+    /// LoRA alpha (scale alpha / r).
+    pub lora_alpha: f64,
+    /// Early-stopping patience in epochs.
+    pub patience: u32,
+    /// Tokens per training window.
+    pub seq_len: usize,
+    /// Slots of the PHI-guided memory.
+    pub memory_slots: usize,
+    /// Seed of initialisation, shuffling and per-step randomness.
+    pub seed: u64,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// A Hugging Face model directory or a built-in config name; `None` for the built-in default.
+    pub model: Option<String>,
+    /// A corpus file or directory; `None` for the built-in corpus.
+    pub data: Option<PathBuf>,
+    /// Output directory (logs, `config.json`, `checkpoints/`).
+    pub output: PathBuf,
+    /// A checkpoint to resume from (ours) or to start from (the original's `.pt`).
+    pub checkpoint: Option<PathBuf>,
+    /// Validate every this many steps as well as after each epoch.
+    pub eval_every: Option<u64>,
+    /// Save `checkpoints/step-<N>.safetensors` every this many steps.
+    pub save_every: Option<u64>,
+    /// Periodic checkpoints to keep.
+    pub keep_checkpoints: usize,
+    /// Consecutive non-finite steps tolerated.
+    pub max_nonfinite: u32,
+    /// Where the PHI term's gradient goes.
+    pub phi_grad: PhiGrad,
+    /// Shape of the PHI term.
+    pub phi_loss: PhiLoss,
+    /// The PHI value the PHI term aims at.
+    pub phi_target: f64,
+    /// Stop after this many steps over the whole run.
+    pub max_steps: Option<u64>,
+    /// Start afresh in an output directory that holds a run, deleting its checkpoints.
+    pub overwrite: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 16,
+            lr: 2e-4,
+            lambda_phi: 0.6,
+            lora_r: 8,
+            lora_alpha: 32.0,
+            patience: 5,
+            seq_len: 256,
+            memory_slots: 256,
+            seed: 42,
+            device: "cpu".to_string(),
+            model: None,
+            data: None,
+            output: PathBuf::from("runs/train_base_more"),
+            checkpoint: None,
+            eval_every: None,
+            save_every: None,
+            keep_checkpoints: 3,
+            max_nonfinite: 10,
+            phi_grad: PhiGrad::All,
+            phi_loss: PhiLoss::Linear,
+            phi_target: 6.0,
+            max_steps: None,
+            overwrite: false,
+        }
+    }
+}
+
+impl RunConfig {
+    /// Reads a config file: `.toml` or `.json` by extension. Missing fields take their
+    /// defaults; unknown fields are an error. The values are not validated here.
+    pub fn load(path: &Path) -> Result<Self> {
+        let config_error = |message: String| TrainError::Config {
+            path: path.to_path_buf(),
+            message,
+        };
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let is_toml = match extension.to_ascii_lowercase().as_str() {
+            "toml" => true,
+            "json" => false,
+            _ => {
+                return Err(config_error(
+                    "unknown config format, expected a .toml or .json file".to_string(),
+                ))
+            }
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => TrainError::MissingPath {
+                path: path.to_path_buf(),
+            },
+            _ => TrainError::io(path, "read", e),
+        })?;
+        if is_toml {
+            toml::from_str(&text).map_err(|e| {
+                let line = e
+                    .span()
+                    .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+                let message = e.message().replace('\n', " ");
+                config_error(match line {
+                    Some(line) => format!("line {line}: {message}"),
+                    None => message,
+                })
+            })
+        } else {
+            serde_json::from_str(&text).map_err(|e| config_error(e.to_string()))
+        }
+    }
+
+    /// Checks every value; the error names the flag (`--batch-size 0: must be >= 1`).
+    pub fn validate(&self) -> Result<()> {
+        at_least_one("--epochs", self.epochs)?;
+        at_least_one("--batch-size", self.batch_size as u64)?;
+        positive("--lr", self.lr)?;
+        if !(self.lambda_phi >= 0.0 && self.lambda_phi.is_finite()) {
+            return Err(TrainError::flag(
+                "--lambda-phi",
+                self.lambda_phi,
+                "a finite number >= 0",
+            ));
+        }
+        at_least_one("--lora-r", self.lora_r as u64)?;
+        positive("--lora-alpha", self.lora_alpha)?;
+        at_least_one("--patience", u64::from(self.patience))?;
+        at_least_one("--seq-len", self.seq_len as u64)?;
+        at_least_one("--memory-slots", self.memory_slots as u64)?;
+        check_device(&self.device)?;
+        for (flag, path) in [("--data", &self.data), ("--checkpoint", &self.checkpoint)] {
+            if let Some(path) = path {
+                if !path.exists() {
+                    return Err(TrainError::flag(
+                        flag,
+                        path.display(),
+                        "an existing path (no such file or directory)",
+                    ));
+                }
+            }
+        }
+        if self.model.as_deref() == Some("") {
+            return Err(TrainError::flag(
+                "--model",
+                "\"\"",
+                "a model directory or a built-in config name",
+            ));
+        }
+        if !self.phi_target.is_finite() {
+            return Err(TrainError::flag(
+                "--phi-target",
+                self.phi_target,
+                "a finite number",
+            ));
+        }
+        // The trainer's own limits (eval/save intervals, max steps, output, ...).
+        self.fit_options(Device::Cpu, Arc::new(AtomicBool::new(false)))?
+            .validate()
+    }
+
+    /// The trainer options of this run; `device` is the device the model lives on and
+    /// `stop` the flag of [`crate::interrupt::install_ctrlc_handler`].
+    pub fn fit_options(&self, device: Device, stop: Arc<AtomicBool>) -> Result<FitOptions> {
+        let run_config = serde_json::to_value(self)
+            .map_err(|e| TrainError::invalid("run config", "UTF-8 paths", e))?;
+        Ok(FitOptions {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            patience: self.patience,
+            eval_every: self.eval_every,
+            save_every: self.save_every,
+            keep_checkpoints: self.keep_checkpoints,
+            max_steps: self.max_steps,
+            seed: self.seed,
+            output: self.output.clone(),
+            max_nonfinite: self.max_nonfinite,
+            stop,
+            run_config,
+            phi_target: self.phi_target,
+            overwrite: self.overwrite,
+            device,
+            ..FitOptions::default()
+        })
+    }
+}
+
+/// Accepts `cpu`, `cuda` and `cuda:N`.
+fn check_device(name: &str) -> Result<()> {
+    let ok = name == "cpu"
+        || name == "cuda"
+        || name
+            .strip_prefix("cuda:")
+            .is_some_and(|n| n.parse::<usize>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(TrainError::flag("--device", name, "cpu, cuda or cuda:N"))
+    }
+}
+
+/// The command-line flags of `train_base_more`: `--config FILE` first, then each flag given
+/// overrides it. Flatten it into the binary's parser and call [`RunArgs::resolve`].
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunArgs {
+    /// Config file (.toml or .json) holding any of the options below (snake_case names).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Epochs to train [default: 20].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub epochs: Option<u64>,
+    /// Windows per batch [default: 16].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub batch_size: Option<usize>,
+    /// Initial learning rate [default: 2e-4].
+    #[arg(long, value_name = "LR", allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// Coefficient of the PHI term [default: 0.6].
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    pub lambda_phi: Option<f64>,
+    /// LoRA rank [default: 8].
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
+    pub lora_r: Option<usize>,
+    /// LoRA alpha [default: 32].
+    #[arg(long, value_name = "A", allow_negative_numbers = true)]
+    pub lora_alpha: Option<f64>,
+    /// Early-stopping patience in epochs [default: 5].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub patience: Option<u32>,
+    /// Tokens per window [default: 256].
+    #[arg(long, value_name = "L", allow_negative_numbers = true)]
+    pub seq_len: Option<usize>,
+    /// PHI-guided memory slots [default: 256].
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub memory_slots: Option<usize>,
+    /// Seed of initialisation, shuffling and dropout [default: 42].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub seed: Option<u64>,
+    /// cpu, cuda or cuda:N [default: cpu].
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
+    /// Hugging Face model directory or built-in config name [default: the built-in small model].
+    #[arg(long, value_name = "DIR|NAME")]
+    pub model: Option<String>,
+    /// Corpus file or directory (WikiText-2 raw or tokenized, .txt) [default: the built-in corpus].
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// Output directory [default: runs/train_base_more].
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Resume from our checkpoint, or start from the original's .pt.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Also validate every N steps.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub eval_every: Option<u64>,
+    /// Save checkpoints/step-N.safetensors every N steps.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub save_every: Option<u64>,
+    /// Periodic checkpoints to keep [default: 3].
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
+    pub keep_checkpoints: Option<usize>,
+    /// Non-finite steps in a row before giving up [default: 10].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_nonfinite: Option<u32>,
+    /// Where the PHI term's gradient goes: all, model or none [default: all].
+    #[arg(long, value_name = "all|model|none")]
+    pub phi_grad: Option<PhiGrad>,
+    /// Shape of the PHI term: linear, squared or hinge [default: linear].
+    #[arg(long, value_name = "linear|squared|hinge")]
+    pub phi_loss: Option<PhiLoss>,
+    /// PHI target of the PHI term [default: 6.0].
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    pub phi_target: Option<f64>,
+    /// Stop after N steps over the whole run.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_steps: Option<u64>,
+    /// Start afresh even if --output holds a run (deletes its checkpoints).
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+impl RunArgs {
+    /// The effective configuration: the `--config` file (or the defaults), each given flag
+    /// applied on top, validated.
+    pub fn resolve(&self) -> Result<RunConfig> {
+        let mut c = match &self.config {
+            Some(path) => RunConfig::load(path)?,
+            None => RunConfig::default(),
+        };
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *target = v.clone();
+            }
+        }
+        fn set_opt<T: Clone>(target: &mut Option<T>, value: &Option<T>) {
+            if value.is_some() {
+                target.clone_from(value);
+            }
+        }
+        set(&mut c.epochs, &self.epochs);
+        set(&mut c.batch_size, &self.batch_size);
+        set(&mut c.lr, &self.lr);
+        set(&mut c.lambda_phi, &self.lambda_phi);
+        set(&mut c.lora_r, &self.lora_r);
+        set(&mut c.lora_alpha, &self.lora_alpha);
+        set(&mut c.patience, &self.patience);
+        set(&mut c.seq_len, &self.seq_len);
+        set(&mut c.memory_slots, &self.memory_slots);
+        set(&mut c.seed, &self.seed);
+        set(&mut c.device, &self.device);
+        set_opt(&mut c.model, &self.model);
+        set_opt(&mut c.data, &self.data);
+        set(&mut c.output, &self.output);
+        set_opt(&mut c.checkpoint, &self.checkpoint);
+        set_opt(&mut c.eval_every, &self.eval_every);
+        set_opt(&mut c.save_every, &self.save_every);
+        set(&mut c.keep_checkpoints, &self.keep_checkpoints);
+        set(&mut c.max_nonfinite, &self.max_nonfinite);
+        set(&mut c.phi_grad, &self.phi_grad);
+        set(&mut c.phi_loss, &self.phi_loss);
+        set(&mut c.phi_target, &self.phi_target);
+        set_opt(&mut c.max_steps, &self.max_steps);
+        c.overwrite |= self.overwrite;
+        c.validate()?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,71 @@
+//! The interface between the trainer and a model.
+
+use crate::data::Batch;
+use crate::error::Result;
+use candle_core::{Tensor, Var};
+use std::collections::{BTreeMap, HashMap};
+
+/// What one forward pass over a batch produced.
+#[derive(Debug, Clone)]
+pub struct StepOutput {
+    /// The loss to minimise: a scalar tensor (shape `[]` or `[1]`) whose graph, in training,
+    /// reaches the trainable variables.
+    pub loss: Tensor,
+    /// The language-model cross-entropy of the batch (perplexity is `exp` of it).
+    pub lm_loss: f64,
+    /// Further named values, averaged and logged by the trainer (e.g. `"phi"`, `"phi_loss"`,
+    /// `"memory_utilization"`). `"phi"` and `"phi_loss"` fill the PHI columns of the history.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// What the trainer needs from a model.
+pub trait TrainModel {
+    /// Loss (scalar tensor; in training its graph reaches the trainable vars) and metrics of one
+    /// batch. `train` = dropout/batch statistics on; `seed` makes the step's randomness
+    /// reproducible (the trainer derives it from the run seed and the global step, see
+    /// [`crate::step_seed`], so a resumed run draws the same numbers).
+    fn step(&mut self, batch: &Batch, train: bool, seed: u64) -> Result<StepOutput>;
+
+    /// Parameters the optimizer updates, with stable names.
+    fn trainable_vars(&self) -> Vec<(String, Var)>;
+
+    /// Everything a checkpoint must hold to resume exactly (parameters and buffers such as
+    /// memory or BatchNorm statistics), by name.
+    fn state(&self) -> Result<HashMap<String, Tensor>>;
+
+    /// Restores what [`TrainModel::state`] returned, in place (trainable vars keep their identity).
+    fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()>;
+}
+
+/// Lets callers lend a model to the trainer (`fit(&mut model, ...)`) and keep it afterwards.
+impl<T: TrainModel + ?Sized> TrainModel for &mut T {
+    fn step(&mut self, batch: &Batch, train: bool, seed: u64) -> Result<StepOutput> {
+        (**self).step(batch, train, seed)
+    }
+
+    fn trainable_vars(&self) -> Vec<(String, Var)> {
+        (**self).trainable_vars()
+    }
+
+    fn state(&self) -> Result<HashMap<String, Tensor>> {
+        (**self).state()
+    }
+
+    fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        (**self).load_state(tensors)
+    }
+}
+
+/// The seed of the model's randomness at `global_step` of a run seeded with `run_seed`
+/// (a SplitMix64 mix of both, so neighbouring steps get unrelated seeds).
+pub fn step_seed(run_seed: u64, global_step: u64) -> u64 {
+    splitmix64(splitmix64(run_seed) ^ global_step)
+}
+
+/// One round of the SplitMix64 generator.
+pub(crate) fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

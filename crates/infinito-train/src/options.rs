@@ -1,0 +1,134 @@
+//! The settings of one training run, checked before anything starts.
+
+use crate::error::{Result, TrainError};
+use candle_core::Device;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Settings of [`crate::fit`]. `Default` gives the `train_base_more` defaults.
+///
+/// The optimizer is AdamW (betas 0.9/0.98, weight decay 0.01) with global grad-norm clipping
+/// at 1.0, and ReduceLROnPlateau (factor 0.5, patience 2) stepped once per epoch.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    /// Number of epochs to train (counted from the start of the run, also after a resume).
+    pub epochs: u64,
+    /// Windows per batch (the last batch of an epoch may be smaller).
+    pub batch_size: usize,
+    /// Initial learning rate (a resumed run continues with the checkpoint's rate).
+    pub lr: f64,
+    /// Epochs without an improvement of the validation loss before stopping.
+    pub patience: u32,
+    /// Smallest decrease of the validation loss that counts as an improvement, for both early
+    /// stopping and the `best` checkpoint.
+    pub min_delta: f64,
+    /// Also validate every this many global steps (logged only; epochs decide best/stopping).
+    pub eval_every: Option<u64>,
+    /// Write `checkpoints/step-<N>.safetensors` (and refresh `last`) every this many steps.
+    pub save_every: Option<u64>,
+    /// How many `step-<N>` checkpoints to keep (the newest).
+    pub keep_checkpoints: usize,
+    /// Stop (saving `last`) before global step `max_steps + 1`; counted over the whole run.
+    pub max_steps: Option<u64>,
+    /// Seeds the shuffling of the training windows and the model's per-step randomness.
+    pub seed: u64,
+    /// Directory for logs, `config.json` and `checkpoints/` (created if missing).
+    pub output: PathBuf,
+    /// Consecutive non-finite steps tolerated before training stops with an error.
+    pub max_nonfinite: u32,
+    /// When set (e.g. by Ctrl+C), training finishes the current step, saves `last` and returns.
+    pub stop: Arc<AtomicBool>,
+    /// The caller's run configuration, stored in every checkpoint and in `config.json`.
+    pub run_config: serde_json::Value,
+    /// The PHI target, recorded in the history's `target_phi` column.
+    pub phi_target: f64,
+    /// Start a new run even if `output` holds one, deleting its checkpoints and metrics.
+    pub overwrite: bool,
+    /// Device of the batches (the model's device).
+    pub device: Device,
+    /// Show a progress bar and epoch summaries on stderr.
+    pub progress: bool,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 16,
+            lr: 2e-4,
+            patience: 5,
+            min_delta: 0.01,
+            eval_every: None,
+            save_every: None,
+            keep_checkpoints: 3,
+            max_steps: None,
+            seed: 42,
+            output: PathBuf::from("runs/train_base_more"),
+            max_nonfinite: 10,
+            stop: Arc::new(AtomicBool::new(false)),
+            run_config: serde_json::Value::Null,
+            phi_target: 6.0,
+            overwrite: false,
+            device: Device::Cpu,
+            progress: true,
+        }
+    }
+}
+
+impl FitOptions {
+    /// Checks every value; the error names the flag (`--batch-size 0: must be >= 1`).
+    pub fn validate(&self) -> Result<()> {
+        at_least_one("--epochs", self.epochs)?;
+        at_least_one("--batch-size", self.batch_size as u64)?;
+        positive("--lr", self.lr)?;
+        at_least_one("--patience", u64::from(self.patience))?;
+        if !(self.min_delta >= 0.0 && self.min_delta.is_finite()) {
+            return Err(TrainError::flag(
+                "--min-delta",
+                self.min_delta,
+                "a finite number >= 0",
+            ));
+        }
+        for (flag, value) in [
+            ("--eval-every", self.eval_every),
+            ("--save-every", self.save_every),
+            ("--max-steps", self.max_steps),
+        ] {
+            if let Some(value) = value {
+                at_least_one(flag, value)?;
+            }
+        }
+        at_least_one("--keep-checkpoints", self.keep_checkpoints as u64)?;
+        at_least_one("--max-nonfinite", u64::from(self.max_nonfinite))?;
+        if !self.phi_target.is_finite() {
+            return Err(TrainError::flag(
+                "--phi-target",
+                self.phi_target,
+                "a finite number",
+            ));
+        }
+        if self.output.as_os_str().is_empty() {
+            return Err(TrainError::flag("--output", "\"\"", "a directory path"));
+        }
+        Ok(())
+    }
+}
+
+/// Fails unless `value >= 1`.
+pub(crate) fn at_least_one(flag: &'static str, value: u64) -> Result<()> {
+    if value >= 1 {
+        Ok(())
+    } else {
+        Err(TrainError::flag(flag, value, ">= 1"))
+    }
+}
+
+/// Fails unless `value` is finite and > 0.
+pub(crate) fn positive(flag: &'static str, value: f64) -> Result<()> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(TrainError::flag(flag, value, "a finite number > 0"))
+    }
+}

@@ -1,0 +1,210 @@
+//! Everything a `train_base_more` run needs, built from its [`RunConfig`]: the hybrid (from a
+//! Hugging Face GPT-2, the original's checkpoint, or a small built-in config trained from
+//! scratch), its tokenizer, and the training/validation windows.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use infinito_model::hybrid::{Hybrid, HybridConfig};
+use infinito_model::import::{import_original, is_original};
+use infinito_model::loss::{LossWeights, PhiObjective};
+use infinito_model::pretrained::{load_base, random_weights};
+use infinito_model::{tokenizer, Gpt2Config, LoraConfig};
+use infinito_phi::PhiConfig;
+use tokenizers::Tokenizer;
+
+use crate::builtin;
+use crate::config::RunConfig;
+use crate::data::{load_split, LmWindows, Split};
+use crate::error::{Result, TrainError};
+use crate::hybrid::HybridModel;
+
+/// Name of the built-in model, trained from scratch (also what no `--model` means).
+pub const BUILTIN_MODEL: &str = "builtin:tiny";
+/// Vocabulary of the built-in tokenizer.
+const BUILTIN_VOCAB: usize = 512;
+
+/// A run ready to train.
+pub struct RunSetup {
+    pub model: HybridModel,
+    pub tokenizer: Tokenizer,
+    pub train: LmWindows,
+    pub valid: LmWindows,
+    /// Our checkpoint to resume from (the trainer restores model, optimizer and counters).
+    pub resume_from: Option<PathBuf>,
+    /// One line saying what was built, for the console.
+    pub description: String,
+}
+
+/// Where a model comes from.
+enum Source {
+    Builtin,
+    HfDir(PathBuf),
+    Original(PathBuf),
+}
+
+/// Builds the model, tokenizer and data of `cfg` on `device`.
+pub fn prepare(cfg: &RunConfig, device: &Device) -> Result<RunSetup> {
+    let (source, resume_from) = match &cfg.checkpoint {
+        Some(path)
+            if infinito_checkpoint::read_metadata(path)
+                .ok()
+                .flatten()
+                .is_some() =>
+        {
+            (model_source(cfg)?, Some(path.clone()))
+        }
+        Some(path) => (Source::Original(path.clone()), None),
+        None => (model_source(cfg)?, None),
+    };
+    let (hybrid, tokenizer, description) = build_hybrid(cfg, source, device)?;
+    let (train, valid) = load_data(cfg, &tokenizer)?;
+    let model = HybridModel {
+        hybrid,
+        weights: LossWeights {
+            text: 1.0,
+            phi: cfg.lambda_phi,
+        },
+        objective: PhiObjective {
+            loss: cfg.phi_loss,
+            grad: cfg.phi_grad,
+            target: cfg.phi_target,
+        },
+    };
+    Ok(RunSetup {
+        model,
+        tokenizer,
+        train,
+        valid,
+        resume_from,
+        description,
+    })
+}
+
+fn model_source(cfg: &RunConfig) -> Result<Source> {
+    match cfg.model.as_deref() {
+        None | Some(BUILTIN_MODEL) => Ok(Source::Builtin),
+        Some(dir) if Path::new(dir).is_dir() => Ok(Source::HfDir(PathBuf::from(dir))),
+        Some(other) => Err(TrainError::flag(
+            "--model",
+            other,
+            format!("a Hugging Face GPT-2 directory or {BUILTIN_MODEL}"),
+        )),
+    }
+}
+
+fn hybrid_config(gpt2: Gpt2Config, cfg: &RunConfig, train_base: bool) -> HybridConfig {
+    HybridConfig {
+        phi: PhiConfig::new(gpt2.n_embd, gpt2.n_head),
+        gpt2,
+        lora: LoraConfig::new(cfg.lora_r, cfg.lora_alpha, 0.1),
+        memory_slots: cfg.memory_slots,
+        train_base,
+    }
+}
+
+fn build_hybrid(
+    cfg: &RunConfig,
+    source: Source,
+    device: &Device,
+) -> Result<(Hybrid, Tokenizer, String)> {
+    let (hybrid, tokenizer, description) = match source {
+        Source::Builtin => {
+            let tokenizer = builtin::tokenizer(BUILTIN_VOCAB)?;
+            let gpt2 = Gpt2Config::new(tokenizer.get_vocab_size(true), cfg.seq_len, 64, 2, 4);
+            let base = random_weights(&gpt2, cfg.seed, device).map_err(TrainError::model)?;
+            let description = format!(
+                "built-in model ({BUILTIN_MODEL}: 2 layers, 64 wide, 4 heads, vocabulary {}) trained from scratch",
+                gpt2.vocab_size
+            );
+            let config = hybrid_config(gpt2, cfg, true);
+            let hybrid = Hybrid::new(config, base, cfg.seed, device).map_err(TrainError::model)?;
+            (hybrid, tokenizer, description)
+        }
+        Source::HfDir(dir) => {
+            let (gpt2, base) = load_base(&dir, device).map_err(TrainError::model)?;
+            let tokenizer =
+                tokenizer::for_model_dir(&dir, gpt2.vocab_size).map_err(TrainError::model)?;
+            let description = format!("GPT-2 from {} with LoRA r={}", dir.display(), cfg.lora_r);
+            let config = hybrid_config(gpt2, cfg, false);
+            let hybrid = Hybrid::new(config, base, cfg.seed, device).map_err(TrainError::model)?;
+            (hybrid, tokenizer, description)
+        }
+        Source::Original(path) => {
+            let tensors = infinito_checkpoint::load_tensors(&path, None, device)?;
+            if !is_original(&tensors) {
+                return Err(TrainError::flag(
+                    "--checkpoint",
+                    path.display(),
+                    "a checkpoint of this tool (safetensors with metadata) or the original trainer's .pt",
+                ));
+            }
+            let imported =
+                import_original(tensors, Some(cfg.lora_alpha), &path).map_err(TrainError::model)?;
+            let vocab = imported.config.gpt2.vocab_size;
+            let tokenizer = match cfg.model.as_deref() {
+                Some(dir) if Path::new(dir).is_dir() => {
+                    tokenizer::for_model_dir(Path::new(dir), vocab).map_err(TrainError::model)?
+                }
+                _ if vocab == tokenizer::GPT2_VOCAB_SIZE => {
+                    tokenizer::builtin_gpt2().map_err(TrainError::model)?
+                }
+                _ => {
+                    return Err(TrainError::flag(
+                        "--model",
+                        "(none)",
+                        format!(
+                            "the directory holding the tokenizer of this {vocab}-token checkpoint"
+                        ),
+                    ))
+                }
+            };
+            let description = format!("the original hybrid checkpoint {}", path.display());
+            let mut hybrid = Hybrid::new(imported.config, imported.base, cfg.seed, device)
+                .map_err(TrainError::model)?;
+            hybrid
+                .load_state(&imported.state)
+                .map_err(TrainError::model)?;
+            (hybrid, tokenizer, description)
+        }
+    };
+    let n_positions = hybrid.config().gpt2.n_positions;
+    if cfg.seq_len > n_positions {
+        return Err(TrainError::flag(
+            "--seq-len",
+            cfg.seq_len,
+            format!("at most the model's n_positions ({n_positions})"),
+        ));
+    }
+    Ok((hybrid, tokenizer, description))
+}
+
+/// The end-of-text id used to pad the last window.
+fn pad_id(tokenizer: &Tokenizer) -> u32 {
+    tokenizer.token_to_id(builtin::EOS_TOKEN).unwrap_or(0)
+}
+
+/// Token cache shared by runs: `$HOME/.cache/infinito/tokens` when `HOME` is set.
+fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/infinito/tokens"))
+}
+
+fn load_data(cfg: &RunConfig, tokenizer: &Tokenizer) -> Result<(LmWindows, LmWindows)> {
+    let Some(data) = &cfg.data else {
+        return builtin::datasets(tokenizer, cfg.seq_len);
+    };
+    let cache = cache_dir();
+    let split = |s| {
+        load_split(
+            data,
+            s,
+            tokenizer,
+            cache.as_deref(),
+            cfg.seq_len,
+            pad_id(tokenizer),
+        )
+    };
+    let (train, _) = split(Split::Train)?;
+    let (valid, _) = split(Split::Valid)?;
+    Ok((train, valid))
+}
