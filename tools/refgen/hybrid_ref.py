@@ -95,6 +95,8 @@ def main():
                os.path.join(OUT, "original_hybrid.pt"))
     expected = {"input_ids": ids, "logits_lse": torch.logsumexp(logits, -1).contiguous(),
                 "logits_head": logits[:, :, :64].contiguous()}
+    logp = torch.log_softmax(logits, -1)[:, :-1].gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    expected["token_logprobs"] = logp.contiguous()
     for k, v in comps.items():
         expected[f"phi.{k}"] = v.contiguous()
     save_file(expected, os.path.join(OUT, "original_hybrid_expected.safetensors"))

@@ -134,7 +134,10 @@ impl PhiMemory {
         let keys: Vec<Vec<f32>> = self.query_proj.forward(&query.detach())?.to_vec2()?;
         let content: Vec<Vec<f32>> = content.detach().to_vec2()?;
         let phi: Vec<f32> = phi.detach().to_vec1()?;
-        let recency = 0.1 * (-((self.global_time - self.write_count) as f64) / 100.0).exp();
+        // Recency boost in (0, 0.1]: the original's exp(-(time - writes)/100) grows without bound
+        // once several rows are written per call, so the lag is floored at zero.
+        let lag = (self.global_time - self.write_count).max(0) as f64;
+        let recency = 0.1 * (-lag / 100.0).exp();
         let threshold = self.threshold_priority();
         let mut written = 0;
         for i in 0..b {

@@ -9,18 +9,7 @@ use crate::gpt2::Gpt2;
 /// windows of `n_positions` tokens advancing by half a window, each token conditioned on at least
 /// half a window of context (the Hugging Face perplexity recipe).
 pub fn token_logprobs(model: &Gpt2, ids: &[u32]) -> Result<Vec<f32>> {
-    let vocab = model.config().vocab_size;
-    if ids.len() < 2 {
-        return Err(ModelError::Input(format!(
-            "need at least 2 tokens to score, got {}",
-            ids.len()
-        )));
-    }
-    if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
-        return Err(ModelError::Input(format!(
-            "token id {bad} is outside the vocabulary (size {vocab})"
-        )));
-    }
+    check_ids(ids, model.config().vocab_size)?;
     let window = model.config().n_positions;
     let stride = (window / 2).max(1);
     let mut out = Vec::with_capacity(ids.len() - 1);
@@ -37,13 +26,33 @@ pub fn token_logprobs(model: &Gpt2, ids: &[u32]) -> Result<Vec<f32>> {
     }
 }
 
+/// Checks that `ids` can be scored: at least two tokens, all inside the vocabulary.
+pub fn check_ids(ids: &[u32], vocab: usize) -> Result<()> {
+    if ids.len() < 2 {
+        return Err(ModelError::Input(format!(
+            "need at least 2 tokens to score, got {}",
+            ids.len()
+        )));
+    }
+    match ids.iter().find(|&&id| id as usize >= vocab) {
+        Some(bad) => Err(ModelError::Input(format!(
+            "token id {bad} is outside the vocabulary (size {vocab})"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Log-probs of `ids[from..]` given their prefixes inside this window.
 fn window_logprobs(model: &Gpt2, ids: &[u32], from: usize) -> Result<Vec<f32>> {
     let input = Tensor::new(ids, model.device())?.unsqueeze(0)?;
-    let logits = model.logits(&input)?.squeeze(0)?;
+    logprobs_from_logits(&model.logits(&input)?.squeeze(0)?, ids, from)
+}
+
+/// `log p(ids[i] | ids[..i])` for `i = from..n`, from the logits `(n, V)` of `ids`.
+pub fn logprobs_from_logits(logits: &Tensor, ids: &[u32], from: usize) -> Result<Vec<f32>> {
     let n = ids.len();
     let logp = candle_nn::ops::log_softmax(&logits.narrow(0, from - 1, n - from)?, D::Minus1)?;
-    let targets = Tensor::new(&ids[from..], model.device())?.unsqueeze(1)?;
+    let targets = Tensor::new(&ids[from..], logits.device())?.unsqueeze(1)?;
     Ok(logp.gather(&targets, 1)?.squeeze(1)?.to_vec1::<f32>()?)
 }
 

@@ -38,5 +38,6 @@ pub use optim::{AdamW, AdamWConfig, AdamWState};
 pub use options::FitOptions;
 pub use schedule::{EarlyStopping, PlateauConfig, ReduceLrOnPlateau, StopCheck};
 pub use trainer::{
-    fit, resume, FitOutcome, StepReport, StopReason, Trainer, CHECKPOINT_DIR, CHECKPOINT_FORMAT,
+    fit, read_model, resume, FitOutcome, StepReport, StopReason, Trainer, CHECKPOINT_DIR,
+    CHECKPOINT_FORMAT,
 };

@@ -43,6 +43,24 @@ enum Source {
     Original(PathBuf),
 }
 
+/// A trained hybrid for evaluation: our checkpoint (rebuilt from the run config it holds) or the
+/// original trainer's `.pt`; with the tokenizer of its model when one is known.
+pub fn load_for_eval(path: &Path, device: &Device) -> Result<(Hybrid, Option<Tokenizer>)> {
+    if infinito_checkpoint::read_metadata(path).ok().flatten().is_none() {
+        let cfg = RunConfig::default();
+        let (hybrid, tokenizer, _) = build_hybrid(&cfg, Source::Original(path.to_path_buf()), device)?;
+        return Ok((hybrid, tokenizer));
+    }
+    let (config, tensors) = crate::read_model(path, device)?;
+    let cfg: RunConfig = serde_json::from_value(config).map_err(|e| TrainError::Resume {
+        path: path.to_path_buf(),
+        reason: format!("its run configuration does not parse: {e}"),
+    })?;
+    let (mut hybrid, tokenizer, _) = build_hybrid(&cfg, model_source(&cfg)?, device)?;
+    hybrid.load_state(&tensors).map_err(TrainError::model)?;
+    Ok((hybrid, tokenizer))
+}
+
 /// Builds the model, tokenizer and data of `cfg` on `device`.
 pub fn prepare(cfg: &RunConfig, device: &Device) -> Result<RunSetup> {
     let (source, resume_from) = match &cfg.checkpoint {
@@ -58,6 +76,21 @@ pub fn prepare(cfg: &RunConfig, device: &Device) -> Result<RunSetup> {
         None => (model_source(cfg)?, None),
     };
     let (hybrid, tokenizer, description) = build_hybrid(cfg, source, device)?;
+    let tokenizer = tokenizer.ok_or_else(|| {
+        TrainError::flag(
+            "--model",
+            "(none)",
+            "the Hugging Face directory holding this checkpoint's tokenizer (its vocabulary is not GPT-2's)",
+        )
+    })?;
+    let n_positions = hybrid.config().gpt2.n_positions;
+    if cfg.seq_len > n_positions {
+        return Err(TrainError::flag(
+            "--seq-len",
+            cfg.seq_len,
+            format!("at most the model's n_positions ({n_positions})"),
+        ));
+    }
     let (train, valid) = load_data(cfg, &tokenizer)?;
     let model = HybridModel {
         hybrid,
@@ -107,17 +140,24 @@ fn build_hybrid(
     cfg: &RunConfig,
     source: Source,
     device: &Device,
-) -> Result<(Hybrid, Tokenizer, String)> {
+) -> Result<(Hybrid, Option<Tokenizer>, String)> {
     let (hybrid, tokenizer, description) = match source {
         Source::Builtin => {
             let tokenizer = builtin::tokenizer(BUILTIN_VOCAB)?;
-            let gpt2 = Gpt2Config::new(tokenizer.get_vocab_size(true), cfg.seq_len, 64, 2, 4);
+            let vocab = tokenizer.get_vocab_size(true);
+            let tokenizer = Some(tokenizer);
+            let gpt2 = Gpt2Config::new(vocab, cfg.seq_len, 64, 2, 4);
             let base = random_weights(&gpt2, cfg.seed, device).map_err(TrainError::model)?;
             let description = format!(
                 "built-in model ({BUILTIN_MODEL}: 2 layers, 64 wide, 4 heads, vocabulary {}) trained from scratch",
                 gpt2.vocab_size
             );
-            let config = hybrid_config(gpt2, cfg, true);
+            let mut config = hybrid_config(gpt2, cfg, true);
+            // PHI nets scaled to the model (the original widths would dwarf a 64-wide GPT-2).
+            config.phi.temporal_dim = 32;
+            config.phi.integration_dim = 64;
+            config.phi.complexity_dim = 32;
+            config.phi.diversity_dim = 16;
             let hybrid = Hybrid::new(config, base, cfg.seed, device).map_err(TrainError::model)?;
             (hybrid, tokenizer, description)
         }
@@ -128,7 +168,7 @@ fn build_hybrid(
             let description = format!("GPT-2 from {} with LoRA r={}", dir.display(), cfg.lora_r);
             let config = hybrid_config(gpt2, cfg, false);
             let hybrid = Hybrid::new(config, base, cfg.seed, device).map_err(TrainError::model)?;
-            (hybrid, tokenizer, description)
+            (hybrid, Some(tokenizer), description)
         }
         Source::Original(path) => {
             let tensors = infinito_checkpoint::load_tensors(&path, None, device)?;
@@ -139,25 +179,18 @@ fn build_hybrid(
                     "a checkpoint of this tool (safetensors with metadata) or the original trainer's .pt",
                 ));
             }
-            let imported =
-                import_original(tensors, Some(cfg.lora_alpha), &path).map_err(TrainError::model)?;
+            // The original's two configurations both use alpha = 4r (scaling 4), which the
+            // import assumes.
+            let imported = import_original(tensors, None, &path).map_err(TrainError::model)?;
             let vocab = imported.config.gpt2.vocab_size;
             let tokenizer = match cfg.model.as_deref() {
                 Some(dir) if Path::new(dir).is_dir() => {
-                    tokenizer::for_model_dir(Path::new(dir), vocab).map_err(TrainError::model)?
+                    Some(tokenizer::for_model_dir(Path::new(dir), vocab).map_err(TrainError::model)?)
                 }
                 _ if vocab == tokenizer::GPT2_VOCAB_SIZE => {
-                    tokenizer::builtin_gpt2().map_err(TrainError::model)?
+                    Some(tokenizer::builtin_gpt2().map_err(TrainError::model)?)
                 }
-                _ => {
-                    return Err(TrainError::flag(
-                        "--model",
-                        "(none)",
-                        format!(
-                            "the directory holding the tokenizer of this {vocab}-token checkpoint"
-                        ),
-                    ))
-                }
+                _ => None,
             };
             let description = format!("the original hybrid checkpoint {}", path.display());
             let mut hybrid = Hybrid::new(imported.config, imported.base, cfg.seed, device)
@@ -168,14 +201,6 @@ fn build_hybrid(
             (hybrid, tokenizer, description)
         }
     };
-    let n_positions = hybrid.config().gpt2.n_positions;
-    if cfg.seq_len > n_positions {
-        return Err(TrainError::flag(
-            "--seq-len",
-            cfg.seq_len,
-            format!("at most the model's n_positions ({n_positions})"),
-        ));
-    }
     Ok((hybrid, tokenizer, description))
 }
 

@@ -109,6 +109,12 @@ pub(crate) fn load(path: &Path, device: &Device) -> Result<Loaded> {
     })
 }
 
+/// The run configuration and the model tensors of a trainer checkpoint, for evaluation.
+pub fn read_model(path: &Path, device: &Device) -> Result<(serde_json::Value, HashMap<String, Tensor>)> {
+    let loaded = load(path, device)?;
+    Ok((loaded.meta.config, loaded.model))
+}
+
 /// True when every element of a float tensor is finite (integer tensors always are).
 fn all_finite(tensor: &Tensor) -> Result<bool> {
     if !tensor.dtype().is_float() {

@@ -9,7 +9,7 @@
 mod checkpoint;
 mod state;
 
-pub use checkpoint::CHECKPOINT_FORMAT;
+pub use checkpoint::{read_model, CHECKPOINT_FORMAT};
 
 use crate::clip::clip_grad_norm;
 use crate::data::{Batch, BatchPosition, Batches, LmWindows, Order};

@@ -1,0 +1,151 @@
+//! The `train_base_more` binary end to end on tiny settings of the built-in model.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use candle_core::{Device, Tensor};
+
+/// Flags that keep a run to a few seconds: built-in model and corpus, a small memory.
+const TINY: &[&str] = &["--memory-slots", "8", "--lr", "1e-3"];
+/// Short windows and batches for runs that count steps.
+const SHORT: [&str; 4] = ["--seq-len", "16", "--batch-size", "4"];
+
+fn command(output: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_train_base_more"));
+    cmd.args(TINY).arg("--output").arg(output).args(extra);
+    cmd
+}
+
+fn run(output: &Path, extra: &[&str]) -> Output {
+    command(output, extra).output().unwrap()
+}
+
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn checkpoint(output: &Path, name: &str) -> PathBuf {
+    output.join("checkpoints").join(format!("{name}.safetensors"))
+}
+
+fn model_tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let tensors = infinito_checkpoint::load_tensors(path, None, &Device::Cpu).unwrap();
+    let mut out: Vec<(String, Vec<f32>)> = tensors
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("model."))
+        .map(|(k, v): (String, Tensor)| {
+            let v = v.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            (k, v)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn resuming_from_last_continues_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (straight, split) = (dir.path().join("straight"), dir.path().join("split"));
+    assert_ok(&run(&straight, &[&SHORT[..], &["--max-steps", "6"]].concat()));
+    assert_ok(&run(&split, &[&SHORT[..], &["--max-steps", "3"]].concat()));
+    let last = checkpoint(&split, "last");
+    let resume = [&SHORT[..], &["--max-steps", "6", "--checkpoint", last.to_str().unwrap()]].concat();
+    assert_ok(&run(&split, &resume));
+    let (a, b) = (model_tensors(&checkpoint(&straight, "last")), model_tensors(&last));
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "6 steps straight equal 3 + resume + 3, bit for bit");
+    let mem = a.iter().find(|(k, _)| k == "model.memory.write_count").unwrap();
+    assert!(mem.1[0] > 0.0, "training wrote to the memory");
+
+    // The checkpoint scores text with the hybrid, PHI included.
+    let out = Command::new(env!("CARGO_BIN_EXE_perplexity"))
+        .args(["--model", last.to_str().unwrap(), "--text", "The memory keeps what PHI rates highly.", "--json"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let phi = report["phi"]["phi_estimate"][0].as_f64().unwrap();
+    assert!((0.0..=10.0).contains(&phi), "{report}");
+    assert!(report["perplexity"].as_f64().unwrap().is_finite());
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_that_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let child = command(&out_dir, &[&SHORT[..], &["--epochs", "50"]].concat())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = out_dir.join("metrics.jsonl");
+    let start = Instant::now();
+    while !metrics.is_file() || std::fs::read_to_string(&metrics).unwrap().lines().count() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "training never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--checkpoint"), "says how to resume: {stderr}");
+    let last = checkpoint(&out_dir, "last");
+    assert!(last.is_file());
+    let steps = std::fs::read_to_string(&metrics).unwrap().lines().count();
+    let until = (steps + 2).to_string();
+    let resume = [&SHORT[..], &["--epochs", "50", "--max-steps", &until, "--checkpoint", last.to_str().unwrap()]].concat();
+    let resumed = run(&out_dir, &resume);
+    assert_ok(&resumed);
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("resuming from"));
+}
+
+#[test]
+fn bad_flags_and_files_give_one_line_errors_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    for (args, needle) in [
+        (vec!["--batch-size", "0"], "--batch-size"),
+        (vec!["--lr", "-1"], "--lr"),
+        (vec!["--data", "/nonexistent/corpus"], "/nonexistent/corpus"),
+        (vec!["--phi-grad", "sideways"], "--phi-grad"),
+    ] {
+        let o = run(&out, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let truncated = dir.path().join("truncated.safetensors");
+    std::fs::write(&truncated, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":").unwrap();
+    let o = run(&out, &["--checkpoint", truncated.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("truncated.safetensors") && err.trim().lines().count() == 1, "{err}");
+}
+
+#[test]
+fn validation_loss_falls_on_wikitext2() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/wikitext-2");
+    if !shared.join("valid.txt").is_file() {
+        eprintln!("skipped: {} is absent", shared.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let head = |file: &str, lines: usize| -> String {
+        let text = std::fs::read_to_string(shared.join(file)).unwrap();
+        text.lines().take(lines).collect::<Vec<_>>().join("\n")
+    };
+    std::fs::write(data.join("train.txt"), head("valid.txt", 200)).unwrap();
+    std::fs::write(data.join("valid.txt"), head("test.txt", 60)).unwrap();
+    let out_dir = dir.path().join("run");
+    let out = run(&out_dir, &["--data", data.to_str().unwrap(), "--epochs", "2", "--seq-len", "32", "--batch-size", "8"]);
+    assert_ok(&out);
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("history.json")).unwrap()).unwrap();
+    let val: Vec<f64> = serde_json::from_value(history["val_loss"].clone()).unwrap();
+    assert_eq!(val.len(), 2);
+    assert!(val[1] < val[0], "validation loss falls: {val:?}");
+}
