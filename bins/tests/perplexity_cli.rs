@@ -9,6 +9,7 @@ fn fixtures() -> PathBuf {
 
 fn perplexity(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_perplexity"))
+        .env("CANDLE_NUM_THREADS", "1")
         .args(args)
         .output()
         .unwrap()

@@ -13,6 +13,8 @@ const SHORT: [&str; 4] = ["--seq-len", "16", "--batch-size", "4"];
 
 fn command(output: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_train_base_more"));
+    // Tests run binaries side by side: one compute thread each avoids oversubscribing the cores.
+    cmd.env("CANDLE_NUM_THREADS", "1");
     cmd.args(TINY).arg("--output").arg(output).args(extra);
     cmd
 }
@@ -60,6 +62,7 @@ fn resuming_from_last_continues_exactly() {
 
     // The checkpoint scores text with the hybrid, PHI included.
     let out = Command::new(env!("CARGO_BIN_EXE_perplexity"))
+        .env("CANDLE_NUM_THREADS", "1")
         .args(["--model", last.to_str().unwrap(), "--text", "The memory keeps what PHI rates highly.", "--json"])
         .output()
         .unwrap();
