@@ -146,7 +146,7 @@ fn build_hybrid(
             let tokenizer = builtin::tokenizer(BUILTIN_VOCAB)?;
             let vocab = tokenizer.get_vocab_size(true);
             let tokenizer = Some(tokenizer);
-            let gpt2 = Gpt2Config::new(vocab, cfg.seq_len, 64, 2, 4);
+            let gpt2 = Gpt2Config::new(vocab, cfg.seq_len.max(256), 64, 2, 4);
             let base = random_weights(&gpt2, cfg.seed, device).map_err(TrainError::model)?;
             let description = format!(
                 "built-in model ({BUILTIN_MODEL}: 2 layers, 64 wide, 4 heads, vocabulary {}) trained from scratch",

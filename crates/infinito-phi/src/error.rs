@@ -1,0 +1,39 @@
+//! Errors of the PHI library: configuration, weights and input problems.
+
+/// Configuration, weight and input errors, each a one-line message naming the key or file.
+#[derive(Debug, thiserror::Error)]
+pub enum PhiError {
+    /// A configuration that the architecture cannot be built with.
+    #[error("invalid PHI config: {0}")]
+    Config(String),
+    /// A tensor the module needs is absent from the weights.
+    #[error("missing tensor `{key}` in the PHI weights")]
+    MissingKey { key: String },
+    /// A tensor of the weights has the wrong shape.
+    #[error("tensor `{key}` has shape {found:?}, expected {expected:?}")]
+    Shape {
+        key: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    /// No PHI weights at all (no key ending in `temporal_net.input_proj.weight`).
+    #[error("no PHI weights found (no key ending in `{0}`)")]
+    NoWeights(&'static str),
+    /// More than one set of PHI weights and no way to choose.
+    #[error("several PHI weight sets found (prefixes {0:?}); say which one")]
+    AmbiguousPrefix(Vec<String>),
+    /// A parameter built from a non-`VarMap` `VarBuilder` cannot be overwritten in place.
+    #[error(
+        "parameter `{0}` is a constant; build the module from a VarMap to load weights into it"
+    )]
+    Constant(String),
+    /// Input tensors with the wrong rank, size or dtype.
+    #[error("bad PHI input: {0}")]
+    Input(String),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, PhiError>;

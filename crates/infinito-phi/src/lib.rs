@@ -1,0 +1,33 @@
+//! PHI metrics of infinito.
+//!
+//! * [`LearnedPhi`]: the learned PHI of the original system ("ImprovedIITMetricsV2"): a temporal
+//!   coherence net, an integration net (transformer encoder layer + attention features), a
+//!   complexity net (three 1-D convolutions with BatchNorm) and an attention diversity net
+//!   (8x8 adaptive pooling per head), mixed by softmax weights and scaled to [0, 10]. Parameters
+//!   carry the original state-dict names, so PyTorch checkpoints load and round-trip.
+//! * [`statistical`]: the older parameter-free measures.
+//!
+//! Options that default to the original behaviour fix two of its defects: [`ComplexityNorm`]
+//! (per-sample normalisation instead of BatchNorm) and [`AttentionFeatures`] (informative
+//! attention features for the integration net).
+//!
+//! The hot spots (LayerNorm, softmax, dropout) have fused CPU kernels; every other device uses
+//! candle's differentiable tensor ops.
+
+mod batch_norm;
+mod config;
+mod error;
+mod layers;
+mod learned;
+mod mode;
+mod nets;
+mod ops;
+mod params;
+mod rng;
+pub mod statistical;
+mod weights;
+
+pub use config::{AttentionFeatures, ComplexityNorm, PhiConfig};
+pub use error::{PhiError, Result};
+pub use learned::{LearnedPhi, PhiComponents};
+pub use weights::find_prefix;
