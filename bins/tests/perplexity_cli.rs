@@ -155,21 +155,45 @@ fn bad_input_gives_one_line_errors_and_exit_status_2() {
 #[test]
 fn an_original_checkpoint_is_scored_with_the_hybrid_and_reports_phi() {
     let f = fixtures();
-    let expected =
-        infinito_checkpoint::load_tensors(&f.join("original_hybrid_expected.safetensors"), None, &candle_core::Device::Cpu)
-            .unwrap();
+    let expected = infinito_checkpoint::load_tensors(
+        &f.join("original_hybrid_expected.safetensors"),
+        None,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
     let ids: Vec<Vec<i64>> = expected["input_ids"].to_vec2().unwrap();
-    let ids = ids[0].iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let ids = ids[0]
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let model = f.join("original_hybrid.pt");
-    let report = json(&perplexity(&["--model", model.to_str().unwrap(), "--ids", &ids, "--json"]));
+    let report = json(&perplexity(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--ids",
+        &ids,
+        "--json",
+    ]));
     let want: Vec<Vec<f32>> = expected["token_logprobs"].to_vec2().unwrap();
     for (g, w) in floats(&report["logprobs"]).iter().zip(&want[0]) {
         assert!((g - *w as f64).abs() < 1e-4, "{g} vs {w}");
     }
-    for name in ["phi_estimate", "temporal_coherence", "integration_strength", "complexity", "attention_diversity"] {
+    for name in [
+        "phi_estimate",
+        "temporal_coherence",
+        "integration_strength",
+        "complexity",
+        "attention_diversity",
+    ] {
         let got = floats(&report["phi"][name]);
         let want: Vec<f32> = expected[&format!("phi.{name}")].to_vec1().unwrap();
         assert_eq!(got.len(), 1);
-        assert!((got[0] - want[0] as f64).abs() < 1e-4, "{name}: {} vs {}", got[0], want[0]);
+        assert!(
+            (got[0] - want[0] as f64).abs() < 1e-4,
+            "{name}: {} vs {}",
+            got[0],
+            want[0]
+        );
     }
 }

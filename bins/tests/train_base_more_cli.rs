@@ -24,11 +24,17 @@ fn run(output: &Path, extra: &[&str]) -> Output {
 }
 
 fn assert_ok(out: &Output) {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn checkpoint(output: &Path, name: &str) -> PathBuf {
-    output.join("checkpoints").join(format!("{name}.safetensors"))
+    output
+        .join("checkpoints")
+        .join(format!("{name}.safetensors"))
 }
 
 fn model_tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
@@ -37,7 +43,13 @@ fn model_tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
         .into_iter()
         .filter(|(k, _)| k.starts_with("model."))
         .map(|(k, v): (String, Tensor)| {
-            let v = v.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let v = v
+                .to_dtype(candle_core::DType::F32)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
             (k, v)
         })
         .collect();
@@ -49,21 +61,40 @@ fn model_tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
 fn resuming_from_last_continues_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (straight, split) = (dir.path().join("straight"), dir.path().join("split"));
-    assert_ok(&run(&straight, &[&SHORT[..], &["--max-steps", "6"]].concat()));
+    assert_ok(&run(
+        &straight,
+        &[&SHORT[..], &["--max-steps", "6"]].concat(),
+    ));
     assert_ok(&run(&split, &[&SHORT[..], &["--max-steps", "3"]].concat()));
     let last = checkpoint(&split, "last");
-    let resume = [&SHORT[..], &["--max-steps", "6", "--checkpoint", last.to_str().unwrap()]].concat();
+    let resume = [
+        &SHORT[..],
+        &["--max-steps", "6", "--checkpoint", last.to_str().unwrap()],
+    ]
+    .concat();
     assert_ok(&run(&split, &resume));
-    let (a, b) = (model_tensors(&checkpoint(&straight, "last")), model_tensors(&last));
+    let (a, b) = (
+        model_tensors(&checkpoint(&straight, "last")),
+        model_tensors(&last),
+    );
     assert!(!a.is_empty());
     assert_eq!(a, b, "6 steps straight equal 3 + resume + 3, bit for bit");
-    let mem = a.iter().find(|(k, _)| k == "model.memory.write_count").unwrap();
+    let mem = a
+        .iter()
+        .find(|(k, _)| k == "model.memory.write_count")
+        .unwrap();
     assert!(mem.1[0] > 0.0, "training wrote to the memory");
 
     // The checkpoint scores text with the hybrid, PHI included.
     let out = Command::new(env!("CARGO_BIN_EXE_perplexity"))
         .env("CANDLE_NUM_THREADS", "1")
-        .args(["--model", last.to_str().unwrap(), "--text", "The memory keeps what PHI rates highly.", "--json"])
+        .args([
+            "--model",
+            last.to_str().unwrap(),
+            "--text",
+            "The memory keeps what PHI rates highly.",
+            "--json",
+        ])
         .output()
         .unwrap();
     assert_ok(&out);
@@ -85,20 +116,41 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
     let metrics = out_dir.join("metrics.jsonl");
     let start = Instant::now();
     while !metrics.is_file() || std::fs::read_to_string(&metrics).unwrap().lines().count() < 2 {
-        assert!(start.elapsed() < Duration::from_secs(120), "training never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "training never started"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let out = child.wait_with_output().unwrap();
     assert_ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--checkpoint"), "says how to resume: {stderr}");
+    assert!(
+        stderr.contains("--checkpoint"),
+        "says how to resume: {stderr}"
+    );
     let last = checkpoint(&out_dir, "last");
     assert!(last.is_file());
     let steps = std::fs::read_to_string(&metrics).unwrap().lines().count();
     let until = (steps + 2).to_string();
-    let resume = [&SHORT[..], &["--epochs", "50", "--max-steps", &until, "--checkpoint", last.to_str().unwrap()]].concat();
+    let resume = [
+        &SHORT[..],
+        &[
+            "--epochs",
+            "50",
+            "--max-steps",
+            &until,
+            "--checkpoint",
+            last.to_str().unwrap(),
+        ],
+    ]
+    .concat();
     let resumed = run(&out_dir, &resume);
     assert_ok(&resumed);
     assert!(String::from_utf8_lossy(&resumed.stderr).contains("resuming from"));
@@ -124,7 +176,10 @@ fn bad_flags_and_files_give_one_line_errors_with_status_2() {
     let o = run(&out, &["--checkpoint", truncated.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("truncated.safetensors") && err.trim().lines().count() == 1, "{err}");
+    assert!(
+        err.contains("truncated.safetensors") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }
 
 #[test]
@@ -144,10 +199,23 @@ fn validation_loss_falls_on_wikitext2() {
     std::fs::write(data.join("train.txt"), head("valid.txt", 200)).unwrap();
     std::fs::write(data.join("valid.txt"), head("test.txt", 60)).unwrap();
     let out_dir = dir.path().join("run");
-    let out = run(&out_dir, &["--data", data.to_str().unwrap(), "--epochs", "2", "--seq-len", "32", "--batch-size", "8"]);
+    let out = run(
+        &out_dir,
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--seq-len",
+            "32",
+            "--batch-size",
+            "8",
+        ],
+    );
     assert_ok(&out);
     let history: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("history.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("history.json")).unwrap())
+            .unwrap();
     let val: Vec<f64> = serde_json::from_value(history["val_loss"].clone()).unwrap();
     assert_eq!(val.len(), 2);
     assert!(val[1] < val[0], "validation loss falls: {val:?}");

@@ -48,7 +48,10 @@ struct Report {
     phi: Option<BTreeMap<&'static str, Vec<f32>>>,
 }
 
-fn token_ids(args: &Args, tokenizer: impl FnOnce() -> anyhow::Result<Tokenizer>) -> anyhow::Result<Vec<u32>> {
+fn token_ids(
+    args: &Args,
+    tokenizer: impl FnOnce() -> anyhow::Result<Tokenizer>,
+) -> anyhow::Result<Vec<u32>> {
     match (&args.text, &args.ids) {
         (Some(text), _) => Ok(tokenizer::encode(&tokenizer()?, text)?),
         (None, Some(ids)) => Ok(ids.clone()),
@@ -61,7 +64,12 @@ fn score_gpt2(args: &Args, device: &Device) -> anyhow::Result<Report> {
     let pretrained = Pretrained::from_dir(&args.model, args.adapter.as_deref(), device)
         .with_context(|| format!("loading --model {}", args.model.display()))?;
     let model = &pretrained.model;
-    let ids = token_ids(args, || Ok(tokenizer::for_model_dir(&args.model, model.config().vocab_size)?))?;
+    let ids = token_ids(args, || {
+        Ok(tokenizer::for_model_dir(
+            &args.model,
+            model.config().vocab_size,
+        )?)
+    })?;
     let logprobs = score::token_logprobs(model, &ids).map_err(|e| input_error!("{e}"))?;
     Ok(report_of(ids, logprobs, None))
 }
@@ -69,10 +77,12 @@ fn score_gpt2(args: &Args, device: &Device) -> anyhow::Result<Report> {
 /// Scores with a trained hybrid in evaluation mode, adding its PHI.
 fn score_hybrid(args: &Args, device: &Device) -> anyhow::Result<Report> {
     if args.adapter.is_some() {
-        return Err(input_error!("--adapter applies to a GPT-2 directory, not to a checkpoint file"));
+        return Err(input_error!(
+            "--adapter applies to a GPT-2 directory, not to a checkpoint file"
+        ));
     }
-    let (mut hybrid, tok) =
-        load_for_eval(&args.model, device).with_context(|| format!("loading --model {}", args.model.display()))?;
+    let (mut hybrid, tok) = load_for_eval(&args.model, device)
+        .with_context(|| format!("loading --model {}", args.model.display()))?;
     let ids = token_ids(args, || {
         tok.ok_or_else(|| input_error!("--text: this checkpoint's tokenizer is unknown (not GPT-2's vocabulary); use --ids"))
     })?;
@@ -85,7 +95,10 @@ fn score_hybrid(args: &Args, device: &Device) -> anyhow::Result<Report> {
             config.n_positions
         ));
     }
-    let out = hybrid.forward(&Tensor::new(ids.as_slice(), device)?.unsqueeze(0)?, Mode::Eval)?;
+    let out = hybrid.forward(
+        &Tensor::new(ids.as_slice(), device)?.unsqueeze(0)?,
+        Mode::Eval,
+    )?;
     let logprobs = score::logprobs_from_logits(&out.logits.squeeze(0)?, &ids, 1)?;
     let phi = out
         .phi
@@ -96,7 +109,11 @@ fn score_hybrid(args: &Args, device: &Device) -> anyhow::Result<Report> {
     Ok(report_of(ids, logprobs, Some(phi)))
 }
 
-fn report_of(token_ids: Vec<u32>, logprobs: Vec<f32>, phi: Option<BTreeMap<&'static str, Vec<f32>>>) -> Report {
+fn report_of(
+    token_ids: Vec<u32>,
+    logprobs: Vec<f32>,
+    phi: Option<BTreeMap<&'static str, Vec<f32>>>,
+) -> Report {
     let (mean_nll, perplexity) = score::summarize(&logprobs);
     Report {
         token_ids,
@@ -110,7 +127,10 @@ fn report_of(token_ids: Vec<u32>, logprobs: Vec<f32>, phi: Option<BTreeMap<&'sta
 fn run(args: Args) -> anyhow::Result<()> {
     let device = device(&args.device)?;
     if !args.model.exists() {
-        return Err(input_error!("--model {}: no such directory or file", args.model.display()));
+        return Err(input_error!(
+            "--model {}: no such directory or file",
+            args.model.display()
+        ));
     }
     if let Some(a) = args.adapter.as_ref().filter(|a| !a.is_dir()) {
         return Err(input_error!("--adapter {}: no such directory", a.display()));

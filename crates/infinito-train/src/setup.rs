@@ -46,9 +46,14 @@ enum Source {
 /// A trained hybrid for evaluation: our checkpoint (rebuilt from the run config it holds) or the
 /// original trainer's `.pt`; with the tokenizer of its model when one is known.
 pub fn load_for_eval(path: &Path, device: &Device) -> Result<(Hybrid, Option<Tokenizer>)> {
-    if infinito_checkpoint::read_metadata(path).ok().flatten().is_none() {
+    if infinito_checkpoint::read_metadata(path)
+        .ok()
+        .flatten()
+        .is_none()
+    {
         let cfg = RunConfig::default();
-        let (hybrid, tokenizer, _) = build_hybrid(&cfg, Source::Original(path.to_path_buf()), device)?;
+        let (hybrid, tokenizer, _) =
+            build_hybrid(&cfg, Source::Original(path.to_path_buf()), device)?;
         return Ok((hybrid, tokenizer));
     }
     let (config, tensors) = crate::read_model(path, device)?;
@@ -184,9 +189,9 @@ fn build_hybrid(
             let imported = import_original(tensors, None, &path).map_err(TrainError::model)?;
             let vocab = imported.config.gpt2.vocab_size;
             let tokenizer = match cfg.model.as_deref() {
-                Some(dir) if Path::new(dir).is_dir() => {
-                    Some(tokenizer::for_model_dir(Path::new(dir), vocab).map_err(TrainError::model)?)
-                }
+                Some(dir) if Path::new(dir).is_dir() => Some(
+                    tokenizer::for_model_dir(Path::new(dir), vocab).map_err(TrainError::model)?,
+                ),
                 _ if vocab == tokenizer::GPT2_VOCAB_SIZE => {
                     Some(tokenizer::builtin_gpt2().map_err(TrainError::model)?)
                 }

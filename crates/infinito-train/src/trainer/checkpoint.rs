@@ -110,7 +110,10 @@ pub(crate) fn load(path: &Path, device: &Device) -> Result<Loaded> {
 }
 
 /// The run configuration and the model tensors of a trainer checkpoint, for evaluation.
-pub fn read_model(path: &Path, device: &Device) -> Result<(serde_json::Value, HashMap<String, Tensor>)> {
+pub fn read_model(
+    path: &Path,
+    device: &Device,
+) -> Result<(serde_json::Value, HashMap<String, Tensor>)> {
     let loaded = load(path, device)?;
     Ok((loaded.meta.config, loaded.model))
 }
