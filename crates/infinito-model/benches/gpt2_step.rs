@@ -1,7 +1,9 @@
 //! GPT-2 small (12 layers, 768 wide, 12 heads, vocabulary 50257, random init) with LoRA r=8 on
 //! c_attn / attn.c_proj / mlp.c_proj, batch 4 x 128 tokens: one evaluation forward (logits and the
 //! last layer's attention probabilities) and one training step (train-mode forward with the last
-//! layer's attention, cross-entropy, backward, AdamW on the LoRA matrices).
+//! layer's attention, cross-entropy, backward, AdamW on the LoRA matrices); and one training step
+//! of the hybrid on the same GPT-2 (memory of 256 slots, learned PHI at D=768, H=12; loss
+//! `LM + 0.6 (6 - mean PHI)` with its gradient everywhere, AdamW on every trainable variable).
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,8 +12,11 @@ use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use criterion::{criterion_group, criterion_main, Criterion};
 use infinito_model::gpt2::AttentionCapture;
+use infinito_model::hybrid::{Hybrid, HybridConfig};
+use infinito_model::loss::{hybrid_loss, LossWeights, PhiGrad, PhiLoss, PhiObjective};
 use infinito_model::pretrained::random_weights;
 use infinito_model::{Gpt2Config, LoraConfig, Mode, Pretrained};
+use infinito_phi::PhiConfig;
 
 const BATCH: usize = 4;
 const SEQ: usize = 128;
@@ -84,6 +89,40 @@ fn bench(c: &mut Criterion) {
             let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
             opt.backward_step(&loss).unwrap();
             out.attentions
+        })
+    });
+    group.bench_function("hybrid_train_step", |b| {
+        let config = HybridConfig {
+            gpt2: Gpt2Config::gpt2_small(),
+            lora: LoraConfig::new(8, 32.0, 0.1),
+            memory_slots: 256,
+            phi: PhiConfig::new(768, 12),
+            train_base: false,
+        };
+        let base = random_weights(&config.gpt2, 0, &Device::Cpu).unwrap();
+        let mut hybrid = Hybrid::new(config, base, 0, &Device::Cpu).unwrap();
+        let vars = hybrid
+            .trainable_vars()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        let mut opt = AdamW::new(vars, params.clone()).unwrap();
+        let labels = labels.reshape((BATCH, SEQ)).unwrap();
+        let weights = LossWeights {
+            text: 1.0,
+            phi: 0.6,
+        };
+        let objective = PhiObjective {
+            loss: PhiLoss::Linear,
+            grad: PhiGrad::All,
+            target: 6.0,
+        };
+        let mut step = 0;
+        b.iter(|| {
+            step += 1;
+            let out = hybrid.forward(&input, Mode::Train { seed: step }).unwrap();
+            let losses = hybrid_loss(&out, &labels, weights, objective).unwrap();
+            opt.backward_step(&losses.total).unwrap();
         })
     });
     group.finish();

@@ -52,6 +52,7 @@ fn check_against(model: &Gpt2, r: &HashMap<String, Tensor>, prefix: &str) {
     let cols = r["cols"].to_dtype(DType::U32).unwrap();
     let sel = logits.index_select(&cols, 2).unwrap();
     let d = max_abs_diff(&sel, &r[&format!("{prefix}.logits_cols")]);
+    eprintln!("{prefix}: max |logit diff| {d:.2e}");
     assert!(d < TOL, "{prefix} logits differ by {d}");
     let lse = logits.log_sum_exp(D::Minus1).unwrap();
     let d = max_abs_diff(&lse, &r[&format!("{prefix}.logsumexp")]);
@@ -75,6 +76,7 @@ fn check_against(model: &Gpt2, r: &HashMap<String, Tensor>, prefix: &str) {
         .squeeze(2)
         .unwrap();
     let d = max_abs_diff(&token_lp, &r[&format!("{prefix}.token_logprobs")]);
+    eprintln!("{prefix}: max |log-prob diff| {d:.2e}");
     assert!(d < TOL, "{prefix} token log-probs differ by {d}");
     let d = max_abs_diff(&out.attentions[0], &r[&format!("{prefix}.attn_first")]);
     assert!(d < TOL, "{prefix} first-layer attention differs by {d}");
@@ -205,6 +207,7 @@ fn lora_gradients_match_peft() {
             .unwrap();
         let scale = scale.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0].max(1e-6);
         let d = max_abs_diff(g, expected) / scale;
+        eprintln!("{name}: relative gradient diff {d:.2e}");
         assert!(d < TOL, "gradient of {name} differs by {d} (relative)");
     }
 }
