@@ -68,7 +68,7 @@ fn bench(c: &mut Criterion) {
         eps: 1e-8,
         weight_decay: 0.01,
     };
-    let mut opt = AdamW::new(vars, params).unwrap();
+    let mut opt = AdamW::new(vars, params.clone()).unwrap();
     group.bench_function("train_step", |b| {
         b.iter(|| {
             let out = p
