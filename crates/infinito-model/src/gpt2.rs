@@ -119,11 +119,7 @@ impl Attention {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let scores = (q.matmul(&k.t()?)? * scale)?;
         let scores = scores.broadcast_add(&causal_mask(t, past, x.device())?)?;
-        let probs = dropout(
-            &softmax_last(&scores, mode)?,
-            self.attn_pdrop,
-            mode.derive(1),
-        )?;
+        let probs = dropout(&softmax_last(&scores)?, self.attn_pdrop, mode.derive(1))?;
         let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
         let y = dropout(
             &self.c_proj.forward(&y, mode.derive(2))?,
@@ -217,11 +213,9 @@ impl Block {
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (a, probs) = self
             .attn
-            .forward(&self.ln_1.forward(x, mode)?, cache, mode.derive(8))?;
+            .forward(&self.ln_1.forward(x)?, cache, mode.derive(8))?;
         let x = (x + a)?;
-        let m = self
-            .mlp
-            .forward(&self.ln_2.forward(&x, mode)?, mode.derive(9))?;
+        let m = self.mlp.forward(&self.ln_2.forward(&x)?, mode.derive(9))?;
         Ok(((x + m)?, probs))
     }
 }
@@ -312,7 +306,7 @@ impl Gpt2 {
             }
         }
         Ok(Gpt2Output {
-            hidden: self.ln_f.forward(&x, mode)?,
+            hidden: self.ln_f.forward(&x)?,
             attentions,
         })
     }

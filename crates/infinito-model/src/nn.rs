@@ -1,7 +1,7 @@
 //! Small layers shared by the GPT-2 blocks: Hugging Face `Conv1D`, a LayerNorm that keeps its
 //! gradient in training, and mode-aware dropout and softmax.
 
-use candle_core::{Result, Tensor, D};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// Whether a forward pass trains (dropout on, autograd-friendly ops) or evaluates. A training pass
@@ -87,41 +87,19 @@ impl LayerNorm {
         })
     }
 
-    /// Normalises `x`; the fused kernel is used in evaluation, differentiable ops in training.
-    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        if !mode.is_train() && x.is_contiguous() {
-            return candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps as f32);
-        }
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centered = x.broadcast_sub(&mean)?;
-        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)
+    /// Normalises `x` (fused kernel with backward on the CPU, candle ops elsewhere).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        infinito_phi::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }
 
 /// Inverted dropout with probability `p`, active only in training mode; the mask is a hash of
-/// (the mode's seed, element index), so it is reproducible and device-independent.
+/// (the mode's seed, element index), so a step is reproducible on the CPU.
 pub fn dropout(x: &Tensor, p: f32, mode: Mode) -> Result<Tensor> {
-    let Mode::Train { seed } = mode else {
-        return Ok(x.clone());
-    };
-    if p <= 0.0 {
-        return Ok(x.clone());
+    match mode {
+        Mode::Train { seed } if p > 0.0 => infinito_phi::dropout(x, p, seed),
+        _ => Ok(x.clone()),
     }
-    let scale = 1.0 / (1.0 - p);
-    let mask: Vec<f32> = (0..x.elem_count() as u64)
-        .map(|i| {
-            if hashed_uniform(seed, i) >= p as f64 {
-                scale
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
 }
 
 /// The `i`-th uniform in (0, 1) of the stream `seed`.
@@ -149,11 +127,7 @@ pub fn seeded_normal(x: &Tensor, seed: u64) -> Result<Tensor> {
     Tensor::from_vec(values, x.shape(), x.device())?.to_dtype(x.dtype())
 }
 
-/// Softmax over the last dimension: the fused kernel in evaluation, differentiable ops in training.
-pub fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
-    if mode.is_train() {
-        candle_nn::ops::softmax(x, D::Minus1)
-    } else {
-        candle_nn::ops::softmax_last_dim(&x.contiguous()?)
-    }
+/// Softmax over the last dimension (fused kernel with backward on the CPU).
+pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    infinito_phi::softmax_last_dim(x)
 }

@@ -30,4 +30,5 @@ mod weights;
 pub use config::{AttentionFeatures, ComplexityNorm, PhiConfig};
 pub use error::{PhiError, Result};
 pub use learned::{LearnedPhi, PhiComponents};
+pub use ops::{dropout, layer_norm, softmax_last_dim};
 pub use weights::find_prefix;

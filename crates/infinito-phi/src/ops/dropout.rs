@@ -7,7 +7,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Zeroes each element with probability `p` and scales the rest by 1/(1-p).
-pub(crate) fn dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
+pub fn dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
     if p == 0.0 {
         Ok(x.clone())
     } else if fused(x) {

@@ -15,12 +15,12 @@ mod softmax;
 pub(crate) use attention::attention;
 pub(crate) use batch_norm::{batch_norm_train, column_stats};
 pub(crate) use conv::conv1d_same;
-pub(crate) use dropout::dropout;
-pub(crate) use layer_norm::layer_norm;
+pub use dropout::dropout;
+pub use layer_norm::layer_norm;
 pub(crate) use linear::linear;
 pub(crate) use pool::adaptive_avg_pool_8x8;
 pub(crate) use relu::relu;
-pub(crate) use softmax::softmax_last_dim;
+pub use softmax::softmax_last_dim;
 
 use candle_core::{bail, CpuStorage, DType, Layout, Result, Tensor};
 use rayon::prelude::*;

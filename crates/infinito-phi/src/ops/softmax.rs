@@ -4,7 +4,7 @@ use super::{contiguous_f32, fused, par_row_blocks};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, D};
 
 /// Softmax over the last dimension (differentiable on every device).
-pub(crate) fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     if fused(x) {
         x.contiguous()?.apply_op1(Softmax)
     } else {
