@@ -244,6 +244,12 @@ impl PhiMemory {
             let t = tensors
                 .get(&key)
                 .ok_or_else(|| ModelError::Input(format!("memory buffer {key} is missing")))?;
+            if t.elem_count() != 1 {
+                return Err(ModelError::Input(format!(
+                    "memory buffer {key} has shape {:?}, expected a scalar",
+                    t.dims()
+                )));
+            }
             Ok(t.flatten_all()?)
         };
         if let Some(t) = fetch("memory_keys", &[s, d], true)? {
