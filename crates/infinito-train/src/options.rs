@@ -49,6 +49,9 @@ pub struct FitOptions {
     pub device: Device,
     /// Show a progress bar and epoch summaries on stderr.
     pub progress: bool,
+    /// Write one `metrics.jsonl` record per training step (validation records are always
+    /// written). Callers that log steps themselves, such as the RL environment, turn it off.
+    pub log_steps: bool,
 }
 
 impl Default for FitOptions {
@@ -72,6 +75,7 @@ impl Default for FitOptions {
             overwrite: false,
             device: Device::Cpu,
             progress: true,
+            log_steps: true,
         }
     }
 }

@@ -2,9 +2,9 @@
 //! early stopping, logs and checkpoint errors.
 
 use candle_core::{DType, Device, Tensor, Var};
-use infinito_train::data::{Batch, LmWindows};
+use infinito_train::data::{Batch, BatchPosition, Batches, LmWindows, Order};
 use infinito_train::{
-    fit, resume, FitOptions, StepOutput, StopReason, TrainError, TrainModel, Trainer,
+    fit, resume, FitOptions, StepOutput, StopReason, TrainError, TrainModel, Trainer, METRICS_FILE,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -743,4 +743,66 @@ fn options_are_validated_with_the_flag_name() {
         "--max-nonfinite 0: must be >= 1",
     );
     assert!(base.validate().is_ok());
+}
+
+/// Rewinding to a snapshot and training on the same batches reproduces the same weights, and
+/// the optimizer's moments are rewound too (otherwise the second pass would differ).
+#[test]
+fn restore_rewinds_weights_optimizer_and_counters() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (train, _) = data();
+    let mut trainer = Trainer::new(Toy::new()?, options(dir.path()))?;
+    let batches: Vec<_> = Batches::new(
+        &train,
+        BATCH,
+        Order::Sequential,
+        BatchPosition::default(),
+        &Device::Cpu,
+    )?
+    .take(6)
+    .collect::<Result<_, _>>()?;
+    for batch in &batches[..3] {
+        trainer.train_step(batch)?;
+    }
+    let snapshot = trainer.snapshot()?;
+    let at_snapshot = bits(trainer.model())?;
+    for batch in &batches[3..] {
+        trainer.train_step(batch)?;
+    }
+    let first = bits(trainer.model())?;
+    assert_ne!(first, at_snapshot, "training must move the weights");
+    trainer.restore(&snapshot)?;
+    assert_eq!(bits(trainer.model())?, at_snapshot);
+    assert_eq!(trainer.global_step(), 3);
+    for batch in &batches[3..] {
+        trainer.train_step(batch)?;
+    }
+    assert_eq!(bits(trainer.model())?, first);
+    assert_eq!(trainer.global_step(), 6);
+    Ok(())
+}
+
+/// `log_steps: false` keeps training steps out of `metrics.jsonl`.
+#[test]
+fn steps_are_not_logged_when_turned_off() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (train, _) = data();
+    let opts = FitOptions {
+        log_steps: false,
+        ..options(dir.path())
+    };
+    let mut trainer = Trainer::new(Toy::new()?, opts)?;
+    let batch = Batches::new(
+        &train,
+        BATCH,
+        Order::Sequential,
+        BatchPosition::default(),
+        &Device::Cpu,
+    )?
+    .next()
+    .expect("one batch")?;
+    trainer.train_step(&batch)?;
+    let metrics = std::fs::read_to_string(dir.path().join(METRICS_FILE)).unwrap_or_default();
+    assert!(metrics.is_empty(), "unexpected records: {metrics}");
+    Ok(())
 }

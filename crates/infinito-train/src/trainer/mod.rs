@@ -17,14 +17,14 @@ use crate::error::{Result, TrainError};
 use crate::history::{History, Summary, Totals};
 use crate::logs::RunLogs;
 use crate::model::{step_seed, TrainModel};
-use crate::optim::{AdamW, AdamWConfig};
+use crate::optim::{AdamW, AdamWConfig, AdamWState};
 use crate::options::FitOptions;
 use crate::progress::ProgressView;
 use candle_core::{DType, Tensor};
 use checkpoint::Meta;
 use serde_json::json;
 use state::RunState;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -92,6 +92,14 @@ pub struct StepReport {
     pub skipped: bool,
     /// The model's metrics.
     pub metrics: BTreeMap<String, f64>,
+}
+
+/// A trainer's state kept in memory: see [`Trainer::snapshot`].
+#[derive(Debug, Clone)]
+pub struct TrainerSnapshot {
+    model: HashMap<String, Tensor>,
+    optimizer: AdamWState,
+    state: RunState,
 }
 
 /// A model, its optimizer, schedules, counters and logs.
@@ -606,6 +614,9 @@ impl<M: TrainModel> Trainer<M> {
     }
 
     fn record_step(&mut self, report: &StepReport) -> Result<()> {
+        if !self.options.log_steps {
+            return Ok(());
+        }
         let mut record = metrics_object(&report.metrics);
         record.extend([
             ("split".into(), json!("train")),
@@ -638,23 +649,58 @@ impl<M: TrainModel> Trainer<M> {
     /// Writes `checkpoints/<name>.safetensors` with the complete current state.
     pub fn save(&self, name: &str) -> Result<PathBuf> {
         let path = self.checkpoint_path(name);
+        let kind = if name.starts_with(STEP_PREFIX) {
+            "step"
+        } else {
+            name
+        };
+        self.save_to(&path, kind)?;
+        Ok(path)
+    }
+
+    /// Writes a checkpoint with the complete current state to `path` (any location; parent
+    /// directories are created). `kind` is recorded in its metadata.
+    pub fn save_to(&self, path: &Path, kind: &str) -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, "create", e))?;
         }
         let optimizer = self.optimizer.export_state()?;
         let meta = Meta {
             format: CHECKPOINT_FORMAT.to_string(),
-            kind: if name.starts_with(STEP_PREFIX) {
-                "step".to_string()
-            } else {
-                name.to_string()
-            },
+            kind: kind.to_string(),
             config: self.config.clone(),
             trainer: self.state.clone(),
             optimizer: optimizer.meta.clone(),
         };
-        checkpoint::save(&path, self.model.state()?, optimizer, &meta)?;
-        Ok(path)
+        checkpoint::save(path, self.model.state()?, optimizer, &meta)
+    }
+
+    /// An in-memory copy of the model state, optimizer state and counters, to rewind to
+    /// with [`Trainer::restore`] (the RL environment's episode start).
+    pub fn snapshot(&self) -> Result<TrainerSnapshot> {
+        let copy = |tensors: HashMap<String, Tensor>| -> Result<HashMap<String, Tensor>> {
+            tensors
+                .into_iter()
+                .map(|(name, t)| Ok((name, t.copy()?)))
+                .collect()
+        };
+        let optimizer = self.optimizer.export_state()?;
+        Ok(TrainerSnapshot {
+            model: copy(self.model.state()?)?,
+            optimizer: AdamWState {
+                tensors: copy(optimizer.tensors)?,
+                meta: optimizer.meta,
+            },
+            state: self.state.clone(),
+        })
+    }
+
+    /// Rewinds model, optimizer and counters to a [`Trainer::snapshot`] of this trainer.
+    pub fn restore(&mut self, snapshot: &TrainerSnapshot) -> Result<()> {
+        self.model.load_state(&snapshot.model)?;
+        self.optimizer.restore_state(&snapshot.optimizer)?;
+        self.state = snapshot.state.clone();
+        Ok(())
     }
 
     fn outcome(&self, reason: StopReason) -> FitOutcome {
