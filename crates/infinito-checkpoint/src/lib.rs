@@ -1,7 +1,8 @@
 //! Checkpoint IO for infinito.
 //!
 //! * [`save_tensors`] / [`load_tensors`]: safetensors files with JSON metadata
-//!   ([`read_metadata`]); [`load_tensors`] also imports PyTorch `.pt`/`.pth` state dicts.
+//!   ([`read_metadata`]); [`load_tensors`] also imports PyTorch `.pt`/`.pth` state dicts, and
+//!   [`load_tensors_from_bytes`] does the same for content already in memory.
 //! * [`write_atomic`], [`save_json`], [`load_json`]: files that are replaced atomically, so a
 //!   crash never leaves a half-written checkpoint.
 //! * [`assign_varmap`]: copies loaded tensors into the trainable variables of a `VarMap`.
@@ -21,5 +22,7 @@ pub use atomic::write_atomic;
 pub use error::{CheckpointError, Result};
 pub use json::{load_json, save_json};
 pub use retention::retain_latest;
-pub use tensors::{load_tensors, read_metadata, save_tensors, METADATA_KEY};
+pub use tensors::{
+    load_tensors, load_tensors_from_bytes, read_metadata, save_tensors, METADATA_KEY,
+};
 pub use varmap::assign_varmap;

@@ -153,15 +153,26 @@ pub fn load_tensors(
     device: &Device,
 ) -> Result<HashMap<String, Tensor>> {
     let bytes = std::fs::read(path).map_err(|e| CheckpointError::io(path, "read", e))?;
+    load_tensors_from_bytes(path, &bytes, key, device)
+}
+
+/// [`load_tensors`] on a file's content already in memory (e.g. a member of an archive);
+/// `path` only names the content in error messages.
+pub fn load_tensors_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+    key: Option<&str>,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>> {
     if bytes.is_empty() {
         return Err(CheckpointError::Empty {
             path: path.to_path_buf(),
             expected: TENSOR_FORMATS,
         });
     }
-    match detect(&bytes) {
-        Format::Safetensors => load_safetensors(path, &bytes, device),
-        Format::Zip => pytorch::load(path, &bytes, key, device),
+    match detect(bytes) {
+        Format::Safetensors => load_safetensors(path, bytes, device),
+        Format::Zip => pytorch::load(path, bytes, key, device),
         Format::LegacyTorch => Err(CheckpointError::Foreign {
             path: path.to_path_buf(),
             expected: TENSOR_FORMATS,
@@ -176,7 +187,7 @@ pub fn load_tensors(
         Format::Unknown => Err(CheckpointError::Foreign {
             path: path.to_path_buf(),
             expected: TENSOR_FORMATS,
-            detail: describe_start(&bytes),
+            detail: describe_start(bytes),
         }),
     }
 }

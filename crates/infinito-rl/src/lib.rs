@@ -1,9 +1,21 @@
 //! Reinforcement learning for infinito.
 //!
 //! * [`env`]: the small [`Env`] trait every environment implements.
+//! * [`ppo`]: PPO with stable-baselines3 semantics ([`Ppo`], [`PpoConfig`], [`evaluate`]).
+//! * [`sb3`]: importing stable-baselines3 PPO `.zip` agents ([`Ppo::from_sb3_zip`]).
+//! * [`cartpole`]: Gymnasium's CartPole-v1, for validating PPO.
 
+pub mod cartpole;
 pub mod env;
 pub mod error;
+pub mod ppo;
+pub mod sb3;
 
+pub use cartpole::CartPole;
 pub use env::{Env, Transition};
 pub use error::{Result, RlError};
+pub use ppo::{
+    evaluate, Callback, ConfigOverrides, Control, EpisodeSummary, LearnOutcome, NetArch, Ppo,
+    PpoConfig, Schedule, StepRecord, UpdateStats,
+};
+pub use sb3::Sb3Import;
