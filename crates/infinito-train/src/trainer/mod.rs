@@ -205,26 +205,7 @@ impl<M: TrainModel> Trainer<M> {
         options.validate()?;
         let loaded = checkpoint::load(checkpoint, &options.device)?;
         let mut state = loaded.meta.trainer;
-        let mismatch = |flag: &str, ours: String, theirs: String| TrainError::Resume {
-            path: checkpoint.to_path_buf(),
-            reason: format!(
-                "{flag} {ours} differs from the checkpoint's {theirs}; resume with the same value"
-            ),
-        };
-        if state.batch_size != options.batch_size {
-            return Err(mismatch(
-                "--batch-size",
-                options.batch_size.to_string(),
-                state.batch_size.to_string(),
-            ));
-        }
-        if state.seed != options.seed {
-            return Err(mismatch(
-                "--seed",
-                options.seed.to_string(),
-                state.seed.to_string(),
-            ));
-        }
+        check_resumable(&state, &options, checkpoint)?;
         state.early_stopping.set_patience(options.patience);
         model.load_state(&loaded.model)?;
         let mut optimizer = AdamW::new(model.trainable_vars(), adamw_config(options.lr))?;
@@ -695,6 +676,23 @@ impl<M: TrainModel> Trainer<M> {
         })
     }
 
+    /// Replaces model state, optimizer state and counters with those of a checkpoint written
+    /// by [`Trainer::save`] or [`Trainer::save_to`] (batch size and seed must match, as for
+    /// [`Trainer::resume`]); the logs stay as they are.
+    pub fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+        let loaded = checkpoint::load(path, &self.options.device)?;
+        check_resumable(&loaded.meta.trainer, &self.options, path)?;
+        self.model.load_state(&loaded.model)?;
+        self.optimizer
+            .restore_state(&loaded.optimizer)
+            .map_err(|e| TrainError::Resume {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        self.state = loaded.meta.trainer;
+        Ok(())
+    }
+
     /// Rewinds model, optimizer and counters to a [`Trainer::snapshot`] of this trainer.
     pub fn restore(&mut self, snapshot: &TrainerSnapshot) -> Result<()> {
         self.model.load_state(&snapshot.model)?;
@@ -714,6 +712,32 @@ impl<M: TrainModel> Trainer<M> {
             best_checkpoint: best.exists().then_some(best),
         }
     }
+}
+
+/// Fails unless a checkpoint's batch size and seed equal the options' (the batch order
+/// depends on both).
+fn check_resumable(state: &RunState, options: &FitOptions, checkpoint: &Path) -> Result<()> {
+    let mismatch = |flag: &str, ours: String, theirs: String| TrainError::Resume {
+        path: checkpoint.to_path_buf(),
+        reason: format!(
+            "{flag} {ours} differs from the checkpoint's {theirs}; resume with the same value"
+        ),
+    };
+    if state.batch_size != options.batch_size {
+        return Err(mismatch(
+            "--batch-size",
+            options.batch_size.to_string(),
+            state.batch_size.to_string(),
+        ));
+    }
+    if state.seed != options.seed {
+        return Err(mismatch(
+            "--seed",
+            options.seed.to_string(),
+            state.seed.to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// The value of a scalar loss tensor (shape `[]` or `[1]`).

@@ -1,0 +1,342 @@
+//! The scheduler environment's configuration (`env_config.json`): episode shape, actions,
+//! the model it trains, and every constant of the reward.
+
+use std::path::{Path, PathBuf};
+
+use infinito_train::{PhiGrad, PhiLoss, RunConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, RlError};
+
+/// Everything that defines a scheduler environment. `Default` gives the documented defaults;
+/// config files may leave any field out (unknown fields are an error).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Optimizer updates of the model per environment step.
+    pub inner_steps: u32,
+    /// Environment steps per episode (then the episode is truncated).
+    pub max_steps: u32,
+    /// Windows per batch of the model's training.
+    pub batch_size: usize,
+    /// What `reset` does to the model.
+    pub episode_reset: EpisodeReset,
+    /// Which observation the agent sees.
+    pub observation: ObservationKind,
+    /// The actions: loss coefficients of each.
+    pub actions: Vec<ActionSpec>,
+    /// The model, its data and its optimizer.
+    pub model: EnvModelConfig,
+    /// The reward and its constants.
+    pub reward: RewardConfig,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            inner_steps: 5,
+            max_steps: 100,
+            batch_size: 4,
+            episode_reset: EpisodeReset::Snapshot,
+            observation: ObservationKind::Original,
+            actions: vec![
+                ActionSpec::new("TEXT", 1.0, 0.0),
+                ActionSpec::new("PHI", 0.1, 1.0),
+                ActionSpec::new("MIXED", 0.5, 0.5),
+            ],
+            model: EnvModelConfig::default(),
+            reward: RewardConfig::default(),
+        }
+    }
+}
+
+/// What `reset` does to the model being trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EpisodeReset {
+    /// Restore weights, memory and optimizer to the state at the start of the run: every
+    /// episode asks "which schedule trains this model best from here".
+    Snapshot,
+    /// Keep training: the episode boundary only resets the episode counters.
+    Continue,
+}
+
+/// The observation vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObservationKind {
+    /// The original's six raw values: C, phi, loss_text, loss_phi, memory_util, t_norm.
+    Original,
+    /// Normalised features: loss_text/10, phi/10, their changes over the last step, memory
+    /// utilisation, episode progress, and the last action one-hot.
+    Normalized,
+}
+
+/// One action: the coefficients of the loss `w_text * LM + w_phi * PHI term`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSpec {
+    /// Name shown in logs (`TEXT`, `PHI`, `MIXED`).
+    pub name: String,
+    /// Coefficient of the language-model loss.
+    pub w_text: f64,
+    /// Coefficient of the PHI term.
+    pub w_phi: f64,
+}
+
+impl ActionSpec {
+    /// An action named `name` with these coefficients.
+    pub fn new(name: &str, w_text: f64, w_phi: f64) -> Self {
+        Self {
+            name: name.to_string(),
+            w_text,
+            w_phi,
+        }
+    }
+}
+
+/// The model the environment trains (a subset of `train_base_more`'s options).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvModelConfig {
+    /// A Hugging Face GPT-2 directory, or `None` for the built-in small model.
+    pub model: Option<String>,
+    /// A corpus file or directory, or `None` for the built-in corpus.
+    pub data: Option<PathBuf>,
+    /// Start from this checkpoint: a `train_base_more` checkpoint (whose own model, LoRA and
+    /// memory settings then replace `model`, `lora_r`, `lora_alpha` and `memory_slots`) or the
+    /// original's `.pt`.
+    pub checkpoint: Option<PathBuf>,
+    /// Tokens per training window.
+    pub seq_len: usize,
+    /// LoRA rank.
+    pub lora_r: usize,
+    /// LoRA alpha.
+    pub lora_alpha: f64,
+    /// Memory slots.
+    pub memory_slots: usize,
+    /// AdamW learning rate of the inner steps.
+    pub lr: f64,
+    /// PHI-term coefficient used to measure the first observation of an episode.
+    pub lambda_phi: f64,
+    /// Shape of the PHI term (bounded by default: the linear one saturates PHI).
+    pub phi_loss: PhiLoss,
+    /// Where the PHI term's gradient goes.
+    pub phi_grad: PhiGrad,
+    /// The PHI value the PHI term aims at.
+    pub phi_target: f64,
+    /// Seed of initialisation, data order and dropout.
+    pub seed: u64,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+}
+
+impl Default for EnvModelConfig {
+    fn default() -> Self {
+        Self {
+            model: None,
+            data: None,
+            checkpoint: None,
+            seq_len: 128,
+            lora_r: 4,
+            lora_alpha: 16.0,
+            memory_slots: 128,
+            lr: 2e-4,
+            lambda_phi: 0.3,
+            phi_loss: PhiLoss::Squared,
+            phi_grad: PhiGrad::All,
+            phi_target: 6.0,
+            seed: 42,
+            device: "cpu".to_string(),
+        }
+    }
+}
+
+/// Which reward the environment pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RewardKind {
+    /// The original's v2 formula (changes of C, PHI and perplexity, memory cost, stability,
+    /// and band terms), with the constants below.
+    Original,
+    /// `validation_scale` times the decrease of the held-out LM loss caused by the step.
+    Validation,
+}
+
+/// The reward and every constant in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RewardConfig {
+    /// Which reward.
+    pub kind: RewardKind,
+    /// Weight of the change of C.
+    pub alpha: f64,
+    /// Weight of the change of PHI.
+    pub beta: f64,
+    /// Weight of the relative perplexity decrease.
+    pub gamma: f64,
+    /// Weight of the memory cost.
+    pub delta: f64,
+    /// PHI jumps larger than this are penalised.
+    pub stability_threshold: f64,
+    /// Penalty per unit of PHI jump beyond the threshold.
+    pub stability_slope: f64,
+    /// The PHI band `[low, high]`.
+    pub phi_band: [f64; 2],
+    /// Penalty per unit of PHI below the band.
+    pub phi_low_slope: f64,
+    /// Penalty per unit of PHI above the band.
+    pub phi_high_slope: f64,
+    /// Bonus while PHI is inside the band.
+    pub phi_band_bonus: f64,
+    /// The perplexity band `[low, high]` (below = collapse, above = confusion).
+    pub ppl_band: [f64; 2],
+    /// Penalty per relative unit of perplexity below the band (`(low - ppl) / low`).
+    pub ppl_low_slope: f64,
+    /// Penalty per `ppl_high_scale` of perplexity above the band.
+    pub ppl_high_slope: f64,
+    /// Scale of the perplexity excess above the band.
+    pub ppl_high_scale: f64,
+    /// The C band `[low, high]`.
+    pub c_band: [f64; 2],
+    /// Penalty per unit of C outside the band.
+    pub c_slope: f64,
+    /// Bonus while C is inside the band.
+    pub c_band_bonus: f64,
+    /// C is `min(phi / c_scale, 1)`.
+    pub c_scale: f64,
+    /// C above this resets the original observation's breakthrough counter.
+    pub breakthrough_c: f64,
+    /// Batches of the validation split scored by the `validation` reward.
+    pub validation_batches: usize,
+    /// Multiplier of the validation-loss decrease.
+    pub validation_scale: f64,
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        Self {
+            kind: RewardKind::Original,
+            alpha: 1.0,
+            beta: 0.5,
+            gamma: 0.1,
+            delta: 0.2,
+            stability_threshold: 1.0,
+            stability_slope: 0.8,
+            phi_band: [3.0, 6.0],
+            phi_low_slope: 0.3,
+            phi_high_slope: 0.6,
+            phi_band_bonus: 0.1,
+            ppl_band: [10.0, 200.0],
+            ppl_low_slope: 2.0,
+            ppl_high_slope: 0.3,
+            ppl_high_scale: 100.0,
+            c_band: [0.3, 0.7],
+            c_slope: 0.2,
+            c_band_bonus: 0.05,
+            c_scale: 10.0,
+            breakthrough_c: 0.6,
+            validation_batches: 2,
+            validation_scale: 10.0,
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// Reads a config file: `.toml` or `.json` by extension; missing fields take defaults.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bad = |reason: String| RlError::BadFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let config = match extension.to_ascii_lowercase().as_str() {
+            "toml" => toml::from_str(&text).map_err(|e| bad(e.message().replace('\n', " ")))?,
+            "json" => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
+            _ => {
+                return Err(bad(
+                    "unknown config format, expected a .toml or .json file".into()
+                ))
+            }
+        };
+        Ok(config)
+    }
+
+    /// Checks every value; the error names the option.
+    pub fn validate(&self) -> Result<()> {
+        let at_least_one = |flag: &'static str, value: u64| {
+            if value >= 1 {
+                Ok(())
+            } else {
+                Err(RlError::flag(flag, value, "must be >= 1"))
+            }
+        };
+        at_least_one("--inner-steps", self.inner_steps.into())?;
+        at_least_one("--max-steps", self.max_steps.into())?;
+        at_least_one("--batch-size", self.batch_size as u64)?;
+        if self.actions.len() < 2 {
+            return Err(RlError::flag(
+                "actions",
+                self.actions.len(),
+                "at least two actions",
+            ));
+        }
+        if let Some(a) = self
+            .actions
+            .iter()
+            .find(|a| !(a.w_text.is_finite() && a.w_phi.is_finite()))
+        {
+            return Err(RlError::flag("actions", &a.name, "finite w_text and w_phi"));
+        }
+        let r = &self.reward;
+        if r.kind == RewardKind::Validation {
+            at_least_one("reward.validation_batches", r.validation_batches as u64)?;
+        }
+        for (name, band) in [
+            ("reward.phi_band", r.phi_band),
+            ("reward.ppl_band", r.ppl_band),
+            ("reward.c_band", r.c_band),
+        ] {
+            if !(band[0] <= band[1]) {
+                return Err(RlError::flag(
+                    name,
+                    format!("{band:?}"),
+                    "[low, high] with low <= high",
+                ));
+            }
+        }
+        if !(r.c_scale > 0.0 && r.ppl_high_scale > 0.0 && r.ppl_band[0] > 0.0) {
+            return Err(RlError::flag(
+                "reward",
+                "c_scale / ppl_high_scale / ppl_band",
+                "positive scales and a positive lower perplexity bound",
+            ));
+        }
+        self.run_config().validate()?;
+        Ok(())
+    }
+
+    /// The `train_base_more` configuration that builds this environment's model and data.
+    pub fn run_config(&self) -> RunConfig {
+        let m = &self.model;
+        RunConfig {
+            batch_size: self.batch_size,
+            lr: m.lr,
+            lambda_phi: m.lambda_phi,
+            lora_r: m.lora_r,
+            lora_alpha: m.lora_alpha,
+            seq_len: m.seq_len,
+            memory_slots: m.memory_slots,
+            seed: m.seed,
+            device: m.device.clone(),
+            model: m.model.clone(),
+            data: m.data.clone(),
+            checkpoint: m.checkpoint.clone(),
+            phi_grad: m.phi_grad,
+            phi_loss: m.phi_loss,
+            phi_target: m.phi_target,
+            ..RunConfig::default()
+        }
+    }
+}

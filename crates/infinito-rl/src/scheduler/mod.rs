@@ -1,0 +1,15 @@
+//! The TEXT/PHI/MIXED training scheduler as an [`crate::Env`]: configuration, reward,
+//! observation and the environment over the shared trainer.
+
+mod config;
+mod env;
+mod observation;
+mod reward;
+
+pub use config::{
+    ActionSpec, EnvModelConfig, EpisodeReset, ObservationKind, RewardConfig, RewardKind,
+    SchedulerConfig,
+};
+pub use env::{EnvState, SchedulerEnv};
+pub use observation::ObservationBuilder;
+pub use reward::{original_reward, reward, RewardTerms, StepMetrics};
