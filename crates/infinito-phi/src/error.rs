@@ -30,6 +30,17 @@ pub enum PhiError {
     /// Input tensors with the wrong rank, size or dtype.
     #[error("bad PHI input: {0}")]
     Input(String),
+    /// A covariance that is not positive definite: a constant channel, or one that is a linear
+    /// combination of the other variables.
+    #[error(
+        "singular covariance: channel {channel} at time {when} is constant or a linear combination of the other variables; add a ridge or shrinkage, or use fewer channels"
+    )]
+    SingularCovariance {
+        /// The channel whose conditional variance vanished.
+        channel: usize,
+        /// `t` (present) or `t - lag` (past).
+        when: &'static str,
+    },
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

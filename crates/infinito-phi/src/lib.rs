@@ -6,6 +6,9 @@
 //!   (8x8 adaptive pooling per head), mixed by softmax weights and scaled to [0, 10]. Parameters
 //!   carry the original state-dict names, so PyTorch checkpoints load and round-trip.
 //! * [`statistical`]: the older parameter-free measures.
+//! * [`gaussian`]: principled integrated-information measures of time series under a Gaussian
+//!   model (Phi_SI, Phi_MI, Phi*, Phi_G) and the minimum information bipartition search,
+//!   applicable to hidden states ([`gaussian_phi`]).
 //!
 //! Options that default to the original behaviour fix two of its defects: [`ComplexityNorm`]
 //! (per-sample normalisation instead of BatchNorm) and [`AttentionFeatures`] (informative
@@ -17,6 +20,7 @@
 mod batch_norm;
 mod config;
 mod error;
+pub mod gaussian;
 mod layers;
 mod learned;
 mod mode;
@@ -29,6 +33,7 @@ mod weights;
 
 pub use config::{AttentionFeatures, ComplexityNorm, PhiConfig};
 pub use error::{PhiError, Result};
+pub use gaussian::{gaussian_phi, GaussianOptions, GaussianReport};
 pub use learned::{LearnedPhi, PhiComponents};
 pub use ops::{dropout, layer_norm, softmax_last_dim};
 pub use weights::find_prefix;
