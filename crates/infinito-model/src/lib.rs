@@ -12,6 +12,8 @@ pub mod loss;
 pub mod memory;
 pub mod nn;
 pub mod pretrained;
+pub mod quality;
+pub mod sampling;
 pub mod score;
 pub mod tokenizer;
 
