@@ -236,3 +236,183 @@ fn bad_input_gives_one_line_and_exit_status_2() {
         );
     }
 }
+
+/// The reference of tools/refgen/gaussian_ref.py for the hidden states of
+/// gaussian_hidden.safetensors, channel mode `mode`.
+fn gaussian_reference(mode: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture("gaussian_ref.json")).unwrap();
+    let all: serde_json::Value = serde_json::from_str(&text).unwrap();
+    all["hidden"]["modes"][mode].clone()
+}
+
+fn number(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap()
+}
+
+fn parts(v: &serde_json::Value) -> Vec<Vec<u64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_u64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn gaussian_measures_match_the_numpy_reference() {
+    let i = path("gaussian_hidden.safetensors");
+    for (mode, channels) in [("pca", "3"), ("groups", "5"), ("heads", "4")] {
+        let out = phi_score(&[
+            "--input",
+            &i,
+            "--measure",
+            "gaussian",
+            "--channels",
+            channels,
+            "--channel-mode",
+            mode,
+            "--phi-g",
+            "--json",
+        ]);
+        let got = json(&out);
+        let r = gaussian_reference(mode);
+        let n = r["channels"].as_u64().unwrap();
+        assert_eq!(got["channels"].as_u64(), Some(n));
+        assert_eq!(got["pairs"], r["pairs"]);
+        assert_eq!(got["channel_mode"], mode);
+        for key in ["entropy", "multi_information", "mutual_information"] {
+            let (g, w) = (number(&got[key]), number(&r[key]));
+            assert!((g - w).abs() < 1e-8, "{mode} {key}: {g} vs {w}");
+        }
+        // The reference MIB: the bipartition with the smallest Phi_SI (its part without the
+        // last channel first).
+        let best = r["bipartitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .min_by(|a, b| number(&a["phi_si"]).total_cmp(&number(&b["phi_si"])))
+            .unwrap();
+        let part: Vec<u64> = best["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .collect();
+        let rest: Vec<u64> = (0..n).filter(|c| !part.contains(c)).collect();
+        let first_part = part.clone();
+        let mut want = vec![part, rest];
+        want.sort();
+        let got_parts = parts(&got["mib"]["parts"]);
+        assert_eq!(got_parts, want, "{mode}: MIB");
+        assert_eq!(got["mib"]["search"], "exhaustive");
+        assert_eq!(got["mib"]["measure"], "phi_si");
+        for key in ["phi_si", "phi_mi", "phi_star", "phi_g"] {
+            let (g, w) = (number(&got[key]), number(&best[key]));
+            assert!((g - w).abs() < 1e-7, "{mode} {key}: {g} vs {w}");
+        }
+        // Reported in the order of the (sorted) parts; the reference lists part, then rest.
+        let entropies = got["part_entropies"].as_array().unwrap();
+        let reference = best["part_entropies"].as_array().unwrap();
+        for (k, p) in got_parts.iter().enumerate() {
+            let w = number(&reference[usize::from(*p != first_part)]);
+            let g = number(&entropies[k]);
+            assert!((g - w).abs() < 1e-8, "{mode} part entropy: {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn gaussian_measures_print_a_table_and_honour_the_search_options() {
+    let i = path("gaussian_hidden.safetensors");
+    let out = phi_score(&["--input", &i, "--measure", "gaussian", "--channels", "3"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("3 channels (pca), lag 1, 46 lagged pairs"),
+        "{text}"
+    );
+    for row in ["phi_si", "phi_mi", "phi_star", "mib", "part_entropies"] {
+        assert!(text.lines().any(|l| l.starts_with(row)), "{row}: {text}");
+    }
+    assert!(!text.contains("phi_g"), "Phi_G only with --phi-g: {text}");
+    // Queyranne finds the same MIB; a lag of 2 has fewer pairs; full shrinkage leaves nothing.
+    let base = [
+        "--input",
+        &i,
+        "--measure",
+        "gaussian",
+        "--channels",
+        "5",
+        "--json",
+    ];
+    let exhaustive = json(&phi_score(&base));
+    let queyranne = json(&phi_score(
+        &[&base[..], &["--search", "queyranne"]].concat(),
+    ));
+    assert_eq!(queyranne["mib"]["search"], "queyranne");
+    assert_eq!(queyranne["mib"]["parts"], exhaustive["mib"]["parts"]);
+    let lag2 = json(&phi_score(&[&base[..], &["--lag", "2"]].concat()));
+    assert_eq!(lag2["pairs"].as_u64(), Some(2 * 22));
+    let shrunk = json(&phi_score(&[&base[..], &["--shrinkage", "1"]].concat()));
+    assert!(number(&shrunk["phi_si"]).abs() < 1e-12 && number(&shrunk["shrinkage"]) == 1.0);
+    let lw = json(&phi_score(
+        &[&base[..], &["--shrinkage", "ledoit-wolf"]].concat(),
+    ));
+    let intensity = number(&lw["shrinkage"]);
+    assert!(intensity > 0.0 && intensity < 1.0, "{intensity}");
+    let normalised = json(&phi_score(&[&base[..], &["--normalise"]].concat()));
+    let value = number(&normalised["mib"]["value"]);
+    let h = normalised["part_entropies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(number)
+        .fold(f64::INFINITY, f64::min);
+    assert!((number(&normalised["mib"]["normalised"]) - value / h).abs() < 1e-12);
+}
+
+#[test]
+fn gaussian_bad_input_gives_one_line_and_exit_status_2() {
+    let i = path("gaussian_hidden.safetensors");
+    let run = |extra: &[&str]| {
+        phi_score(&[&["--input", i.as_str(), "--measure", "gaussian"][..], extra].concat())
+    };
+    assert_input_error(&run(&["--channels", "1"]), "--channels 1");
+    assert_input_error(&run(&["--channels", "13"]), "--channels 13");
+    assert_input_error(&run(&["--lag", "24"]), "--lag 24");
+    assert_input_error(
+        &run(&["--channels", "5", "--channel-mode", "heads"]),
+        "must divide the hidden size 12",
+    );
+    assert_input_error(
+        &run(&["--search", "queyranne", "--normalise"]),
+        "--normalise",
+    );
+    assert_eq!(run(&["--shrinkage", "2"]).status.code(), Some(2));
+    // Constant hidden states: every channel is constant.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("constant.safetensors");
+    let hidden = Tensor::ones((2, 10, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+    candle_core::safetensors::save(
+        &HashMap::from([("hidden_state".to_string(), hidden)]),
+        &file,
+    )
+    .unwrap();
+    let f = file.display().to_string();
+    let out = phi_score(&[
+        "--input",
+        &f,
+        "--measure",
+        "gaussian",
+        "--channels",
+        "2",
+        "--channel-mode",
+        "groups",
+    ]);
+    assert_input_error(&out, "singular covariance");
+}

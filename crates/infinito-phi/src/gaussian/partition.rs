@@ -57,14 +57,6 @@ impl Partition {
         Self::new(channels, vec![a, b]).expect("a mask with bits inside 0..n splits 0..n")
     }
 
-    /// The partition into one part per channel.
-    pub fn atomic(channels: usize) -> Self {
-        Self {
-            channels,
-            parts: (0..channels).map(|c| vec![c]).collect(),
-        }
-    }
-
     /// Number of channels.
     pub fn channels(&self) -> usize {
         self.channels
