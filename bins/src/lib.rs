@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use candle_core::Device;
 
+pub mod scheduler_cli;
+
 /// An error in what the user asked for (flag values, paths): one line, exit status 2.
 #[derive(Debug)]
 pub struct InputError(pub String);
@@ -57,6 +59,8 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
                 c.is::<InputError>()
                     || c.downcast_ref::<infinito_train::TrainError>()
                         .is_some_and(|t| t.is_usage())
+                    || c.downcast_ref::<infinito_rl::RlError>()
+                        .is_some_and(|r| r.is_usage())
             };
             if e.chain().any(usage) {
                 ExitCode::from(2)

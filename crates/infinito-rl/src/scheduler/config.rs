@@ -253,13 +253,83 @@ impl SchedulerConfig {
         let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let config = match extension.to_ascii_lowercase().as_str() {
             "toml" => toml::from_str(&text).map_err(|e| bad(e.message().replace('\n', " ")))?,
-            "json" => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
+            "json" => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+                if is_original(&value) {
+                    Self::from_original(&value).map_err(bad)?
+                } else {
+                    serde_json::from_value(value).map_err(|e| bad(e.to_string()))?
+                }
+            }
             _ => {
                 return Err(bad(
                     "unknown config format, expected a .toml or .json file".into()
                 ))
             }
         };
+        Ok(config)
+    }
+
+    /// Converts the original trainer's `env_config.json` (`inner_steps`, `max_steps`,
+    /// `batch_size`, `model_kwargs`, `reward_weights`); what it does not set keeps our defaults.
+    pub fn from_original(value: &serde_json::Value) -> std::result::Result<Self, String> {
+        let mut config = Self::default();
+        let number =
+            |v: &serde_json::Value, key: &str| -> std::result::Result<Option<f64>, String> {
+                match v.get(key) {
+                    None | Some(serde_json::Value::Null) => Ok(None),
+                    Some(x) => x
+                        .as_f64()
+                        .map(Some)
+                        .ok_or_else(|| format!("{key}: expected a number, got {x}")),
+                }
+            };
+        let count = |v: Option<f64>, key: &str| -> std::result::Result<Option<u64>, String> {
+            v.map(|x| {
+                if x >= 0.0 && x.fract() == 0.0 {
+                    Ok(x as u64)
+                } else {
+                    Err(format!("{key}: expected a whole number, got {x}"))
+                }
+            })
+            .transpose()
+        };
+        if let Some(n) = count(number(value, "inner_steps")?, "inner_steps")? {
+            config.inner_steps = n as u32;
+        }
+        if let Some(n) = count(number(value, "max_steps")?, "max_steps")? {
+            config.max_steps = n as u32;
+        }
+        if let Some(n) = count(number(value, "batch_size")?, "batch_size")? {
+            config.batch_size = n as usize;
+        }
+        let empty = serde_json::Value::Null;
+        let model = value.get("model_kwargs").unwrap_or(&empty);
+        if let Some(n) = count(number(model, "lora_r")?, "model_kwargs.lora_r")? {
+            config.model.lora_r = n as usize;
+        }
+        if let Some(x) = number(model, "lora_alpha")? {
+            config.model.lora_alpha = x;
+        }
+        if let Some(x) = number(model, "lambda_phi")? {
+            config.model.lambda_phi = x;
+        }
+        if let Some(n) = count(number(model, "memory_slots")?, "model_kwargs.memory_slots")? {
+            config.model.memory_slots = n as usize;
+        }
+        let weights = value.get("reward_weights").unwrap_or(&empty);
+        let r = &mut config.reward;
+        for (key, slot) in [
+            ("alpha", &mut r.alpha),
+            ("beta", &mut r.beta),
+            ("gamma", &mut r.gamma),
+            ("delta", &mut r.delta),
+        ] {
+            if let Some(x) = number(weights, key)? {
+                *slot = x;
+            }
+        }
         Ok(config)
     }
 
@@ -338,5 +408,34 @@ impl SchedulerConfig {
             phi_target: m.phi_target,
             ..RunConfig::default()
         }
+    }
+}
+
+/// True for the original trainer's `env_config.json` layout.
+fn is_original(value: &serde_json::Value) -> bool {
+    value.get("model_kwargs").is_some() || value.get("reward_weights").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The original's `env_config.json` (section 6.1 of the specification) converts.
+    #[test]
+    fn original_env_config_converts() {
+        let value = serde_json::json!({
+            "inner_steps": 5, "max_steps": 50, "batch_size": 4,
+            "model_kwargs": {"use_lora": true, "lora_r": 4, "lora_alpha": 16, "lambda_phi": 0.3,
+                             "freeze_base": true, "memory_slots": 128},
+            "reward_weights": {"alpha": 1.0, "beta": 0.7, "gamma": 0.1, "delta": 0.2}
+        });
+        let config = SchedulerConfig::from_original(&value).expect("converts");
+        assert_eq!(config.max_steps, 50);
+        assert_eq!(config.model.lora_alpha, 16.0);
+        assert_eq!(config.reward.beta, 0.7);
+        let bad = serde_json::json!({"max_steps": 2.5, "reward_weights": {}});
+        assert!(SchedulerConfig::from_original(&bad)
+            .unwrap_err()
+            .contains("max_steps"));
     }
 }

@@ -54,6 +54,15 @@ impl SessionCallback<'_> {
         bar
     }
 
+    /// Prints a line above the progress bar (plainly when the bar is hidden).
+    fn say(&self, line: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
     fn done(&self, agent: &Ppo) -> u64 {
         agent.num_timesteps().saturating_sub(self.start_timesteps)
     }
@@ -75,7 +84,11 @@ impl SessionCallback<'_> {
             .map(|(k, v)| (k.clone(), json!(v.is_finite().then_some(*v))))
             .collect();
         line.insert("timestep".into(), json!(record.num_timesteps));
-        line.insert("episode".into(), json!(env.episodes()));
+        for key in ["episode", "episode_step"] {
+            if let Some(v) = record.info.get(key) {
+                line.insert(key.into(), json!(*v as u64));
+            }
+        }
         line.insert("action".into(), json!(record.action));
         line.insert("mode".into(), json!(env.action_name(record.action)));
         line.insert("reward".into(), json!(record.reward));
@@ -98,7 +111,7 @@ impl SessionCallback<'_> {
         );
         let dir = self.options.output.join(CHECKPOINT_DIR).join(name);
         save_checkpoint(&dir, agent, &self.env.borrow())?;
-        self.bar.println(format!("checkpoint: {}", dir.display()));
+        self.say(&format!("checkpoint: {}", dir.display()));
         if let Some(keep) = self.options.keep_last {
             super::retention::prune(&self.options.output, keep, self.options.keep_every)?;
         }
@@ -136,7 +149,7 @@ impl SessionCallback<'_> {
             )?;
             line.push_str(" | new best");
         }
-        self.bar.println(line);
+        self.say(&line);
         Ok(())
     }
 }
@@ -178,7 +191,7 @@ impl Callback for SessionCallback<'_> {
                 &self.progress(agent),
                 &self.env.borrow().config().reward,
             );
-            self.bar.println(report.trim_end());
+            self.say(report.trim_end());
             self.window = StepWindow::new(self.names.len());
         }
         if every(self.options.save_freq) {

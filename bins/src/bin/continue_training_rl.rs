@@ -1,0 +1,157 @@
+//! `continue_training_rl`: continues a scheduler agent (ours, or a stable-baselines3 `.zip`)
+//! for more steps, with working hyper-parameter overrides (the guide's option 1).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use infinito::scheduler_cli::{
+    build_env, run_and_report, EnvArgs, Frequencies, Naming, SessionArgs,
+};
+use infinito::{input_error, report};
+use infinito_rl::scheduler::SchedulerConfig;
+use infinito_rl::session::checkpoint::load_agent;
+use infinito_rl::session::files::{list_checkpoints, ENV_CONFIG_FILE};
+use infinito_rl::{ConfigOverrides, Env, Schedule};
+use infinito_train::interrupt::install_ctrlc_handler;
+
+/// Continues training a scheduler agent. The step counter goes on from the checkpoint's, and so
+/// do checkpoint names. Overrides take effect from the first update.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// A checkpoint directory of ours (periodic, best_model, final or interrupted), a run
+    /// directory (its newest checkpoint is used), or a stable-baselines3 PPO .zip.
+    #[arg(long, default_value = "outputs/rl_phi_text_scheduler")]
+    checkpoint: PathBuf,
+    /// Additional environment steps.
+    #[arg(long, default_value_t = 50_000)]
+    timesteps: u64,
+    /// Output directory.
+    #[arg(long, default_value = "outputs/rl_continued")]
+    output: PathBuf,
+    /// New PPO learning rate (constant).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// New clip range (constant).
+    #[arg(long)]
+    clip_range: Option<f64>,
+    /// New entropy coefficient.
+    #[arg(long)]
+    entropy_coef: Option<f64>,
+    /// New gradient-norm clip.
+    #[arg(long)]
+    max_grad_norm: Option<f64>,
+    #[command(flatten)]
+    env: EnvArgs,
+    #[command(flatten)]
+    session: SessionArgs,
+}
+
+/// A run directory stands for its newest checkpoint (by modification time).
+fn resolve_checkpoint(path: &Path) -> anyhow::Result<PathBuf> {
+    if !path.is_dir() || path.join("agent.safetensors").exists() {
+        return Ok(path.to_path_buf());
+    }
+    let mut candidates: Vec<PathBuf> = list_checkpoints(path).into_iter().map(|(_, p)| p).collect();
+    for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with("_final") || name.ends_with("_interrupted") {
+            candidates.push(entry.path());
+        }
+    }
+    candidates
+        .into_iter()
+        .filter(|p| p.join("agent.safetensors").exists())
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .ok_or_else(|| {
+            input_error!(
+                "--checkpoint {}: no scheduler checkpoint in this directory (train one with train_phi_text_scheduler, or pass a checkpoint or an SB3 .zip)",
+                path.display()
+            )
+        })
+}
+
+/// The original's env_config.json of the run a `.zip` came from (next to it or one level up).
+fn config_beside(zip: &Path) -> Option<PathBuf> {
+    zip.ancestors()
+        .skip(1)
+        .take(3)
+        .map(|dir| dir.join(ENV_CONFIG_FILE))
+        .find(|p| p.exists())
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let checkpoint = resolve_checkpoint(&args.checkpoint)?;
+    let overrides = ConfigOverrides {
+        learning_rate: args.lr.map(Schedule::Constant),
+        clip_range: args.clip_range.map(Schedule::Constant),
+        ent_coef: args.entropy_coef,
+        max_grad_norm: args.max_grad_norm,
+    };
+    let loaded = load_agent(&checkpoint, &overrides)?;
+    for note in &loaded.notes {
+        eprintln!("note: {note}");
+    }
+    let mut agent = loaded.agent;
+    let base: Option<SchedulerConfig> = match (&loaded.env_config, &args.env.config) {
+        (Some(c), None) => Some(c.clone()),
+        (_, Some(_)) => None,
+        (None, None) => match config_beside(&checkpoint) {
+            Some(path) => {
+                eprintln!("environment config: {}", path.display());
+                Some(SchedulerConfig::load(&path)?)
+            }
+            None => None,
+        },
+    };
+    let config = args.env.resolve(base)?;
+    let stop = install_ctrlc_handler()?;
+    let mut env = build_env(config, &args.output)?;
+    match &loaded.model {
+        Some(model) => {
+            env.load_model(model)?;
+            eprintln!("environment model: continued from {}", model.display());
+        }
+        None => eprintln!(
+            "environment model: the checkpoint has none, built from --model/--data/--config: {}",
+            env.description()
+        ),
+    }
+    if env.observation_dim() != agent.obs_dim() || env.n_actions() != agent.n_actions() {
+        return Err(input_error!(
+            "--checkpoint {}: the agent sees {} values and has {} actions, the environment {} and {} (check --observation and the config)",
+            checkpoint.display(),
+            agent.obs_dim(),
+            agent.n_actions(),
+            env.observation_dim(),
+            env.n_actions()
+        ));
+    }
+    eprintln!(
+        "continue_training_rl: agent from {} at step {}; {} more steps to {}; output in {}",
+        checkpoint.display(),
+        agent.num_timesteps(),
+        args.timesteps,
+        agent.num_timesteps() + args.timesteps,
+        args.output.display()
+    );
+    let defaults = Frequencies {
+        save: 5_000,
+        eval: 5_000,
+        log: 100,
+    };
+    let naming = Naming {
+        prefix: "ppo_infinito_continued",
+        final_name: "ppo_infinito_final",
+    };
+    let options = args
+        .session
+        .options(&args.output, args.timesteps, defaults, naming, stop)?;
+    run_and_report("continue_training_rl", &mut agent, env, &options)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    report(run(Args::parse()))
+}

@@ -1,0 +1,120 @@
+//! `train_phi_text_scheduler`: trains a new PPO agent that decides, every few optimizer steps,
+//! whether the hybrid trains on TEXT, PHI or MIXED (the guide's option 3).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use infinito::scheduler_cli::{
+    build_env, load_settings, run_and_report, EnvArgs, Frequencies, Naming, SessionArgs,
+};
+use infinito::{input_error, report};
+use infinito_rl::session::files::{RUN_FILE, STATS_FILE};
+use infinito_rl::{Env, Ppo, PpoConfig, Schedule};
+use infinito_train::interrupt::install_ctrlc_handler;
+
+/// Trains a TEXT/PHI/MIXED scheduler with PPO. Each agent step runs --inner-steps real optimizer
+/// updates of the model with the chosen loss weights; files go to --output.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Environment steps (agent decisions) to train.
+    #[arg(long, default_value_t = 100_000)]
+    timesteps: u64,
+    /// PPO learning rate.
+    #[arg(long, default_value_t = 3e-4)]
+    lr: f64,
+    /// Steps per PPO rollout.
+    #[arg(long, default_value_t = 2048)]
+    n_steps: usize,
+    /// PPO minibatch size.
+    #[arg(long, default_value_t = 64)]
+    ppo_batch_size: usize,
+    /// PPO epochs per rollout.
+    #[arg(long, default_value_t = 10)]
+    n_epochs: usize,
+    /// PPO settings file (JSON or TOML with stable-baselines3 names: gamma, gae_lambda,
+    /// clip_range, ent_coef, vf_coef, max_grad_norm, net_arch, ...); flags above win.
+    #[arg(long, value_name = "FILE")]
+    ppo_config: Option<PathBuf>,
+    /// Seed of the agent (the model's seed is in the environment config).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output directory.
+    #[arg(
+        long,
+        visible_alias = "output-dir",
+        default_value = "outputs/rl_phi_text_scheduler"
+    )]
+    output: PathBuf,
+    /// Start afresh in an output directory that holds a run (deletes its files).
+    #[arg(long)]
+    overwrite: bool,
+    #[command(flatten)]
+    env: EnvArgs,
+    #[command(flatten)]
+    session: SessionArgs,
+}
+
+fn ppo_config(args: &Args) -> anyhow::Result<PpoConfig> {
+    let mut config = match &args.ppo_config {
+        Some(path) => load_settings(path, "--ppo-config")?,
+        None => PpoConfig::default(),
+    };
+    config.learning_rate = Schedule::Constant(args.lr);
+    config.n_steps = args.n_steps;
+    config.batch_size = args.ppo_batch_size;
+    config.n_epochs = args.n_epochs;
+    config.validate()?;
+    Ok(config)
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let config = args.env.resolve(None)?;
+    let ppo = ppo_config(&args)?;
+    if args.output.join(RUN_FILE).exists() {
+        if !args.overwrite {
+            return Err(input_error!(
+                "--output {}: holds a run; continue it with continue_training_rl --checkpoint {}, or pass --overwrite, or choose another --output",
+                args.output.display(),
+                args.output.display()
+            ));
+        }
+        std::fs::remove_dir_all(&args.output).map_err(|e| {
+            input_error!("--output {}: cannot clear it: {e}", args.output.display())
+        })?;
+    }
+    let stop = install_ctrlc_handler()?;
+    let env = build_env(config, &args.output)?;
+    let mut agent = Ppo::new(env.observation_dim(), env.n_actions(), ppo, args.seed)?;
+    eprintln!(
+        "train_phi_text_scheduler: {}; {} inner steps x {} windows per decision, episodes of {}; PPO n_steps {}, batch {}, epochs {}; output in {}",
+        env.description(),
+        env.config().inner_steps,
+        env.config().batch_size,
+        env.config().max_steps,
+        args.n_steps,
+        args.ppo_batch_size,
+        args.n_epochs,
+        args.output.display()
+    );
+    let defaults = Frequencies {
+        save: 10_000,
+        eval: 5_000,
+        log: 500,
+    };
+    let naming = Naming {
+        prefix: "ppo_infinito_scheduler",
+        final_name: "ppo_infinito_scheduler_final",
+    };
+    let options = args
+        .session
+        .options(&args.output, args.timesteps, defaults, naming, stop)?;
+    run_and_report("train_phi_text_scheduler", &mut agent, env, &options)?;
+    eprintln!("statistics: {}", args.output.join(STATS_FILE).display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    report(run(Args::parse()))
+}
