@@ -107,6 +107,18 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     let config = args.env.resolve(base)?;
     let stop = install_ctrlc_handler()?;
+    let defaults = Frequencies {
+        save: 5_000,
+        eval: 5_000,
+        log: 100,
+    };
+    let naming = Naming {
+        prefix: "ppo_infinito_continued",
+        final_name: "ppo_infinito_final",
+    };
+    let options = args
+        .session
+        .options(&args.output, args.timesteps, defaults, naming, stop)?;
     let mut env = build_env(config, &args.output)?;
     match &loaded.model {
         Some(model) => {
@@ -136,18 +148,6 @@ fn run(args: Args) -> anyhow::Result<()> {
         agent.num_timesteps() + args.timesteps,
         args.output.display()
     );
-    let defaults = Frequencies {
-        save: 5_000,
-        eval: 5_000,
-        log: 100,
-    };
-    let naming = Naming {
-        prefix: "ppo_infinito_continued",
-        final_name: "ppo_infinito_final",
-    };
-    let options = args
-        .session
-        .options(&args.output, args.timesteps, defaults, naming, stop)?;
     run_and_report("continue_training_rl", &mut agent, env, &options)?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use infinito::scheduler_cli::{
     build_env, load_settings, run_and_report, EnvArgs, Frequencies, Naming, SessionArgs,
 };
 use infinito::{input_error, report};
-use infinito_rl::session::files::{RUN_FILE, STATS_FILE};
+use infinito_rl::session::files::{clear_run, RUN_FILE, STATS_FILE};
 use infinito_rl::{Env, Ppo, PpoConfig, Schedule};
 use infinito_train::interrupt::install_ctrlc_handler;
 
@@ -47,7 +47,7 @@ struct Args {
         default_value = "outputs/rl_phi_text_scheduler"
     )]
     output: PathBuf,
-    /// Start afresh in an output directory that holds a run (deletes its files).
+    /// Start afresh in an output directory that holds a run (deletes that run's files).
     #[arg(long)]
     overwrite: bool,
     #[command(flatten)]
@@ -72,6 +72,19 @@ fn ppo_config(args: &Args) -> anyhow::Result<PpoConfig> {
 fn run(args: Args) -> anyhow::Result<()> {
     let config = args.env.resolve(None)?;
     let ppo = ppo_config(&args)?;
+    let stop = install_ctrlc_handler()?;
+    let defaults = Frequencies {
+        save: 10_000,
+        eval: 5_000,
+        log: 500,
+    };
+    let naming = Naming {
+        prefix: "ppo_infinito_scheduler",
+        final_name: "ppo_infinito_scheduler_final",
+    };
+    let options = args
+        .session
+        .options(&args.output, args.timesteps, defaults, naming, stop)?;
     if args.output.join(RUN_FILE).exists() {
         if !args.overwrite {
             return Err(input_error!(
@@ -80,11 +93,8 @@ fn run(args: Args) -> anyhow::Result<()> {
                 args.output.display()
             ));
         }
-        std::fs::remove_dir_all(&args.output).map_err(|e| {
-            input_error!("--output {}: cannot clear it: {e}", args.output.display())
-        })?;
+        clear_run(&args.output)?;
     }
-    let stop = install_ctrlc_handler()?;
     let env = build_env(config, &args.output)?;
     let mut agent = Ppo::new(env.observation_dim(), env.n_actions(), ppo, args.seed)?;
     eprintln!(
@@ -98,18 +108,6 @@ fn run(args: Args) -> anyhow::Result<()> {
         args.n_epochs,
         args.output.display()
     );
-    let defaults = Frequencies {
-        save: 10_000,
-        eval: 5_000,
-        log: 500,
-    };
-    let naming = Naming {
-        prefix: "ppo_infinito_scheduler",
-        final_name: "ppo_infinito_scheduler_final",
-    };
-    let options = args
-        .session
-        .options(&args.output, args.timesteps, defaults, naming, stop)?;
     run_and_report("train_phi_text_scheduler", &mut agent, env, &options)?;
     eprintln!("statistics: {}", args.output.join(STATS_FILE).display());
     Ok(())

@@ -166,6 +166,33 @@ pub fn list_checkpoints(run_dir: &Path) -> Vec<(u64, PathBuf)> {
     found
 }
 
+/// Deletes the files a scheduler run wrote in `run_dir` (and nothing else there).
+pub fn clear_run(run_dir: &Path) -> Result<()> {
+    for file in [
+        ENV_CONFIG_FILE,
+        RUN_FILE,
+        METRICS_FILE,
+        UPDATES_FILE,
+        STATS_FILE,
+    ] {
+        let path = run_dir.join(file);
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+        }
+    }
+    let entries = std::fs::read_dir(run_dir).map_err(|e| io_error(run_dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let ours = [CHECKPOINT_DIR, BEST_DIR, EVAL_DIR, ENV_WORKDIR].contains(&name.as_str())
+            || name.ends_with("_final")
+            || name.ends_with("_interrupted");
+        if ours && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path()).map_err(|e| io_error(&entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
 /// The mean of `values` (NaN when empty).
 pub fn mean(values: &[f64]) -> f64 {
     if values.is_empty() {

@@ -1,0 +1,353 @@
+//! `train_phi_text_scheduler` and `continue_training_rl` end to end on tiny settings of the
+//! built-in model: the run directory, Ctrl+C, continuation of counters, SB3 agents, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Tiny PPO rollouts so that a run takes seconds.
+const PPO: &[&str] = &[
+    "--n-steps",
+    "32",
+    "--ppo-batch-size",
+    "16",
+    "--n-epochs",
+    "2",
+];
+
+/// An environment config with one inner step of 2 short windows, episodes of 8 decisions.
+fn env_config(dir: &Path) -> PathBuf {
+    let path = dir.join("env.toml");
+    std::fs::write(
+        &path,
+        "inner_steps = 1\nmax_steps = 8\nbatch_size = 2\n[model]\nseq_len = 32\nmemory_slots = 8\nlr = 1e-3\n",
+    )
+    .unwrap();
+    path
+}
+
+fn command(bin: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin);
+    // Tests run binaries side by side: one compute thread each avoids oversubscribing the cores.
+    cmd.env("CANDLE_NUM_THREADS", "1").arg("--quiet").args(args);
+    cmd
+}
+
+fn train(args: &[&str]) -> Output {
+    command(
+        env!("CARGO_BIN_EXE_train_phi_text_scheduler"),
+        &[PPO, args].concat(),
+    )
+    .output()
+    .unwrap()
+}
+
+fn continue_rl(args: &[&str]) -> Output {
+    command(env!("CARGO_BIN_EXE_continue_training_rl"), args)
+        .output()
+        .unwrap()
+}
+
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn is_checkpoint(dir: &Path) -> bool {
+    ["agent.safetensors", "model.safetensors", "env_config.json"]
+        .iter()
+        .all(|f| dir.join(f).is_file())
+}
+
+#[test]
+fn a_run_writes_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = env_config(dir.path());
+    let run = dir.path().join("run");
+    let out = train(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--timesteps",
+        "64",
+        "--save-freq",
+        "32",
+        "--eval-freq",
+        "32",
+        "--n-eval-episodes",
+        "2",
+        "--output",
+        run.to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    for n in [32, 64] {
+        let ckpt = run.join(format!("checkpoints/ppo_infinito_scheduler_{n}_steps"));
+        assert!(is_checkpoint(&ckpt), "{}", ckpt.display());
+    }
+    assert!(is_checkpoint(&run.join("best_model")));
+    assert!(is_checkpoint(&run.join("ppo_infinito_scheduler_final")));
+    let env: serde_json::Value = json(&run.join("env_config.json"));
+    assert_eq!(env["max_steps"], 8);
+    let evals = json(&run.join("eval_logs/evaluations.json"));
+    assert_eq!(evals["timesteps"], serde_json::json!([32, 64]));
+    assert_eq!(evals["ep_lengths"], serde_json::json!([[8, 8], [8, 8]]));
+    let csv = std::fs::read_to_string(run.join("eval_logs/evaluations.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4);
+    let steps = metrics(&run);
+    assert_eq!(steps.len(), 64, "one record per environment step");
+    assert_eq!(steps[63]["timestep"], 64);
+    for key in [
+        "reward",
+        "phi",
+        "c",
+        "ppl",
+        "loss_text",
+        "loss_phi",
+        "r_phi_band",
+        "mode",
+    ] {
+        assert!(steps[0].get(key).is_some(), "{key} missing");
+    }
+    let ended: Vec<_> = steps
+        .iter()
+        .filter(|s| s.get("episode_return").is_some())
+        .collect();
+    assert_eq!(ended.len(), 8, "every episode end is logged");
+    let stats = json(&run.join("training_stats.json"));
+    assert_eq!(stats["total_timesteps"], 64);
+    assert_eq!(stats["outcome"], "completed");
+    assert_eq!(stats["ppo_config"]["n_steps"], 32);
+    let shares: f64 = ["TEXT", "PHI", "MIXED"]
+        .iter()
+        .map(|a| stats["actions"][a].as_f64().unwrap())
+        .sum();
+    assert!((shares - 100.0).abs() < 1e-9);
+    // The scheduled model is what generation and perplexity read.
+    let final_model = run.join("ppo_infinito_scheduler_final/model.safetensors");
+    let meta = infinito_checkpoint::read_metadata(&final_model)
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta["format"], "infinito.trainer.v1");
+}
+
+#[test]
+fn ctrl_c_leaves_an_interrupted_checkpoint_that_continues_the_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = env_config(dir.path());
+    let run = dir.path().join("run");
+    let child = command(
+        env!("CARGO_BIN_EXE_train_phi_text_scheduler"),
+        &[
+            PPO,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--timesteps",
+                "100000",
+                "--output",
+                run.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    )
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let log = run.join("metrics.jsonl");
+    let start = Instant::now();
+    while !log.is_file() || std::fs::read_to_string(&log).unwrap().lines().count() < 40 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "training never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("continue_training_rl --checkpoint"));
+    let interrupted = run.join("ppo_infinito_scheduler_interrupted");
+    assert!(is_checkpoint(&interrupted));
+    let stats = json(&run.join("training_stats.json"));
+    assert_eq!(stats["outcome"], "interrupted");
+    let done = stats["total_timesteps"].as_u64().unwrap();
+    assert!(done >= 40);
+
+    let more = dir.path().join("more");
+    let out = continue_rl(&[
+        "--checkpoint",
+        interrupted.to_str().unwrap(),
+        "--timesteps",
+        "32",
+        "--save-freq",
+        "16",
+        "--eval-freq",
+        "0",
+        "--output",
+        more.to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("environment model: continued from"),
+        "{stderr}"
+    );
+    let run_info = json(&more.join("run.json"));
+    assert_eq!(run_info["start_timesteps"].as_u64(), Some(done));
+    assert!(more
+        .join(format!(
+            "checkpoints/ppo_infinito_continued_{}_steps",
+            done + 16
+        ))
+        .is_dir());
+    assert_eq!(
+        json(&more.join("training_stats.json"))["total_timesteps"],
+        done + 32
+    );
+    assert_eq!(metrics(&more)[0]["timestep"], done + 1);
+}
+
+#[test]
+fn stable_baselines3_agents_continue_from_their_counter() {
+    let zip = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/infinito-rl/tests/fixtures/sb3_small.zip");
+    let dir = tempfile::tempdir().unwrap();
+    let config = env_config(dir.path());
+    let out_dir = dir.path().join("cont");
+    let out = continue_rl(&[
+        "--checkpoint",
+        zip.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--timesteps",
+        "16",
+        "--save-freq",
+        "0",
+        "--eval-freq",
+        "0",
+        "--clip-range",
+        "0.15",
+        "--output",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the checkpoint has none"), "{stderr}");
+    let stats = json(&out_dir.join("training_stats.json"));
+    // SB3 runs whole rollouts: its n_steps (64) from the saved counter (128).
+    assert_eq!(stats["start_timesteps"], 128);
+    assert_eq!(stats["total_timesteps"], 192);
+    assert_eq!(stats["ppo_config"]["clip_range"], 0.15);
+}
+
+#[test]
+fn bad_input_gives_one_line_errors_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = env_config(dir.path());
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("run.json"), "{}").unwrap();
+    let cases: Vec<(Output, &str)> = vec![
+        (
+            train(&[
+                "--config",
+                config.to_str().unwrap(),
+                "--output",
+                run.to_str().unwrap(),
+            ]),
+            "--overwrite",
+        ),
+        (
+            train(&[
+                "--timesteps",
+                "0",
+                "--output",
+                dir.path().join("x").to_str().unwrap(),
+            ]),
+            "--timesteps 0",
+        ),
+        (train(&["--inner-steps", "0"]), "--inner-steps 0"),
+        (
+            continue_rl(&["--checkpoint", dir.path().join("none").to_str().unwrap()]),
+            "none",
+        ),
+        (
+            continue_rl(&["--checkpoint", run.to_str().unwrap()]),
+            "no scheduler checkpoint",
+        ),
+    ];
+    for (out, needle) in cases {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+}
+
+/// On WikiText-2 (when `../shared` is present): a short run, with the action distribution it
+/// measured printed for the record.
+#[test]
+fn short_run_on_wikitext2() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/wikitext-2");
+    if !shared.join("valid.txt").is_file() {
+        eprintln!("skipped: {} is absent", shared.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let head = |file: &str, lines: usize| -> String {
+        let text = std::fs::read_to_string(shared.join(file)).unwrap();
+        text.lines().take(lines).collect::<Vec<_>>().join("\n")
+    };
+    std::fs::write(data.join("train.txt"), head("valid.txt", 400)).unwrap();
+    std::fs::write(data.join("valid.txt"), head("test.txt", 60)).unwrap();
+    let config = env_config(dir.path());
+    let run = dir.path().join("run");
+    let out = train(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--timesteps",
+        "256",
+        "--save-freq",
+        "128",
+        "--eval-freq",
+        "128",
+        "--n-eval-episodes",
+        "1",
+        "--output",
+        run.to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    let stats = json(&run.join("training_stats.json"));
+    assert_eq!(stats["total_timesteps"], 256);
+    eprintln!(
+        "actions: {}, mean reward {}",
+        stats["actions"], stats["mean_reward"]
+    );
+    assert!(is_checkpoint(
+        &run.join("checkpoints/ppo_infinito_scheduler_256_steps")
+    ));
+}
