@@ -18,7 +18,7 @@ use infinito_train::interrupt::install_ctrlc_handler;
 /// Continues training a scheduler agent. The step counter goes on from the checkpoint's, and so
 /// do checkpoint names. Overrides take effect from the first update.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, args_override_self = true)]
 struct Args {
     /// A checkpoint directory of ours (periodic, best_model, final or interrupted), a run
     /// directory (its newest checkpoint is used), or a stable-baselines3 PPO .zip.

@@ -5,15 +5,18 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use infinito::input_error;
 use infinito::{device, report};
+use infinito_phi::gaussian::GaussianOptions;
+use infinito_train::hybrid::{GaussianPhiLog, HybridWithGaussianPhi};
 use infinito_train::interrupt::install_ctrlc_handler;
 use infinito_train::setup::prepare;
-use infinito_train::{RunArgs, StopReason, Trainer};
+use infinito_train::{RunArgs, RunConfig, StopReason, Trainer};
 
 /// Trains the base hybrid model more (the guide's option 2). Without --model and --data it trains
 /// a small built-in model from scratch on a built-in corpus.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, args_override_self = true)]
 struct Args {
     #[command(flatten)]
     run: RunArgs,
@@ -28,6 +31,27 @@ fn apply_builtin_profile(run: &mut RunArgs) {
         run.batch_size.get_or_insert(8);
         run.lr.get_or_insert(1e-3);
     }
+}
+
+/// The Gaussian PHI logging of `--log-gaussian-phi-every`, checked against the model width.
+fn gaussian_phi_log(cfg: &RunConfig, width: usize) -> anyhow::Result<Option<GaussianPhiLog>> {
+    let Some(every) = cfg.log_gaussian_phi_every else {
+        return Ok(None);
+    };
+    if cfg.gaussian_channels > width {
+        return Err(input_error!(
+            "--gaussian-channels {}: at most the model's hidden size ({width})",
+            cfg.gaussian_channels
+        ));
+    }
+    Ok(Some(GaussianPhiLog {
+        every,
+        options: GaussianOptions {
+            channels: cfg.gaussian_channels,
+            phi_g: false,
+            ..GaussianOptions::default()
+        },
+    }))
 }
 
 fn run(mut args: Args) -> anyhow::Result<()> {
@@ -45,13 +69,17 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         cfg.output.display()
     );
     let options = cfg.fit_options(device, stop)?;
+    let width = setup.model.hybrid.config().gpt2.n_embd;
+    let model = HybridWithGaussianPhi::new(setup.model, gaussian_phi_log(&cfg, width)?);
     let mut trainer = match &setup.resume_from {
         Some(path) => {
             eprintln!("resuming from {}", path.display());
-            Trainer::resume(setup.model, path, options)?
+            Trainer::resume(model, path, options)?
         }
-        None => Trainer::new(setup.model, options)?,
+        None => Trainer::new(model, options)?,
     };
+    let steps_taken = trainer.global_step();
+    trainer.model_mut().set_steps_taken(steps_taken);
     let outcome = trainer.fit(&setup.train, &setup.valid)?;
     match outcome.reason {
         StopReason::Interrupted => eprintln!("interrupted: {}", outcome.resume_hint()),

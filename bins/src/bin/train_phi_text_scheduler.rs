@@ -16,7 +16,7 @@ use infinito_train::interrupt::install_ctrlc_handler;
 /// Trains a TEXT/PHI/MIXED scheduler with PPO. Each agent step runs --inner-steps real optimizer
 /// updates of the model with the chosen loss weights; files go to --output.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, args_override_self = true)]
 struct Args {
     /// Environment steps (agent decisions) to train.
     #[arg(long, default_value_t = 100_000)]
