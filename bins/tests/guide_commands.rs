@@ -91,7 +91,7 @@ fn commands(markdown: &str) -> Vec<String> {
             Some(text) => (text, true),
             None => (trimmed, false),
         };
-        pending.push_str(text);
+        pending.push_str(text.trim());
         pending.push(' ');
         if !continues {
             out.push(pending.trim().to_string());
