@@ -46,6 +46,9 @@ pub struct HybridOutput {
     pub logits: Tensor,
     /// Learned PHI of each sequence.
     pub phi: PhiComponents,
+    /// The hidden state the learned PHI scored: GPT-2's last hidden state plus the memory
+    /// readout (and, in training, the exploration noise), `(B, T, D)`.
+    pub hidden: Tensor,
     /// Fraction of memory slots in use after this pass.
     pub memory_utilization: f64,
 }
@@ -176,6 +179,7 @@ impl Hybrid {
         Ok(HybridOutput {
             logits,
             phi,
+            hidden: enhanced,
             memory_utilization: self.memory.utilization(),
         })
     }

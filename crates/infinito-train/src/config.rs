@@ -62,6 +62,11 @@ pub struct RunConfig {
     pub max_steps: Option<u64>,
     /// Start afresh in an output directory that holds a run, deleting its checkpoints.
     pub overwrite: bool,
+    /// Log the Gaussian integrated information of the hidden states (`gaussian_phi_si`, ...)
+    /// every this many training steps.
+    pub log_gaussian_phi_every: Option<u64>,
+    /// Channels (principal components of the hidden states) of the Gaussian measures.
+    pub gaussian_channels: usize,
 }
 
 impl Default for RunConfig {
@@ -91,6 +96,8 @@ impl Default for RunConfig {
             phi_target: 6.0,
             max_steps: None,
             overwrite: false,
+            log_gaussian_phi_every: None,
+            gaussian_channels: 8,
         }
     }
 }
@@ -169,6 +176,16 @@ impl RunConfig {
                 "--model",
                 "\"\"",
                 "a model directory or a built-in config name",
+            ));
+        }
+        if let Some(every) = self.log_gaussian_phi_every {
+            at_least_one("--log-gaussian-phi-every", every)?;
+        }
+        if self.gaussian_channels < 2 {
+            return Err(TrainError::flag(
+                "--gaussian-channels",
+                self.gaussian_channels,
+                ">= 2 (a bipartition needs two channels)",
             ));
         }
         if !self.phi_target.is_finite() {
@@ -303,6 +320,13 @@ pub struct RunArgs {
     /// Start afresh even if --output holds a run (deletes its checkpoints).
     #[arg(long)]
     pub overwrite: bool,
+    /// Every N training steps, log the Gaussian Phi_SI, Phi_MI, Phi* (across the MIB) and
+    /// past-present mutual information of the hidden states (metrics gaussian_*).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub log_gaussian_phi_every: Option<u64>,
+    /// Principal components of the hidden states used as channels by those measures [default: 8].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub gaussian_channels: Option<usize>,
 }
 
 impl RunArgs {
@@ -347,7 +371,45 @@ impl RunArgs {
         set(&mut c.phi_target, &self.phi_target);
         set_opt(&mut c.max_steps, &self.max_steps);
         c.overwrite |= self.overwrite;
+        set_opt(&mut c.log_gaussian_phi_every, &self.log_gaussian_phi_every);
+        set(&mut c.gaussian_channels, &self.gaussian_channels);
         c.validate()?;
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn resolve(flags: &[&str]) -> Result<RunConfig> {
+        Cli::parse_from(std::iter::once("train_base_more").chain(flags.iter().copied()))
+            .run
+            .resolve()
+    }
+
+    #[test]
+    fn gaussian_phi_flags_are_read_and_checked() {
+        let c = resolve(&[]).unwrap();
+        assert_eq!((c.log_gaussian_phi_every, c.gaussian_channels), (None, 8));
+        let c = resolve(&["--log-gaussian-phi-every", "10", "--gaussian-channels", "4"]).unwrap();
+        assert_eq!(
+            (c.log_gaussian_phi_every, c.gaussian_channels),
+            (Some(10), 4)
+        );
+        let err = resolve(&["--log-gaussian-phi-every", "0"]).unwrap_err();
+        assert!(
+            err.to_string().contains("--log-gaussian-phi-every 0"),
+            "{err}"
+        );
+        let err = resolve(&["--gaussian-channels", "1"]).unwrap_err();
+        assert!(err.to_string().contains("--gaussian-channels 1"), "{err}");
     }
 }
