@@ -4,7 +4,9 @@
 //! * [`ppo`]: PPO with stable-baselines3 semantics ([`Ppo`], [`PpoConfig`], [`evaluate`]).
 //! * [`sb3`]: importing stable-baselines3 PPO `.zip` agents ([`Ppo::from_sb3_zip`]).
 //! * [`cartpole`]: Gymnasium's CartPole-v1, for validating PPO.
+//! * [`analysis`]: reading a scheduler run back: reports, live progress, plots, policy probes.
 
+pub mod analysis;
 pub mod cartpole;
 pub mod env;
 pub mod error;
