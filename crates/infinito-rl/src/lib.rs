@@ -4,6 +4,8 @@
 //! * [`ppo`]: PPO with stable-baselines3 semantics ([`Ppo`], [`PpoConfig`], [`evaluate`]).
 //! * [`sb3`]: importing stable-baselines3 PPO `.zip` agents ([`Ppo::from_sb3_zip`]).
 //! * [`cartpole`]: Gymnasium's CartPole-v1, for validating PPO.
+//! * [`scheduler`]: the TEXT/PHI/MIXED training scheduler environment and its reward.
+//! * [`session`]: a scheduler training run and its files (metrics, checkpoints, evaluations).
 //! * [`analysis`]: reading a scheduler run back: reports, live progress, plots, policy probes.
 
 pub mod analysis;
@@ -12,6 +14,8 @@ pub mod env;
 pub mod error;
 pub mod ppo;
 pub mod sb3;
+pub mod scheduler;
+pub mod session;
 
 pub use cartpole::CartPole;
 pub use env::{Env, Transition};

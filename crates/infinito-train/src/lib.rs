@@ -38,6 +38,6 @@ pub use optim::{AdamW, AdamWConfig, AdamWState};
 pub use options::FitOptions;
 pub use schedule::{EarlyStopping, PlateauConfig, ReduceLrOnPlateau, StopCheck};
 pub use trainer::{
-    fit, read_model, resume, FitOutcome, StepReport, StopReason, Trainer, TrainerSnapshot, CHECKPOINT_DIR,
-    CHECKPOINT_FORMAT,
+    fit, read_model, resume, FitOutcome, StepReport, StopReason, Trainer, TrainerSnapshot,
+    CHECKPOINT_DIR, CHECKPOINT_FORMAT,
 };

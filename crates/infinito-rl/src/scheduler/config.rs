@@ -368,7 +368,7 @@ impl SchedulerConfig {
             ("reward.ppl_band", r.ppl_band),
             ("reward.c_band", r.c_band),
         ] {
-            if !(band[0] <= band[1]) {
+            if band[0].partial_cmp(&band[1]).is_none_or(|o| o.is_gt()) {
                 return Err(RlError::flag(
                     name,
                     format!("{band:?}"),

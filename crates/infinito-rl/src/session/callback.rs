@@ -184,7 +184,7 @@ impl Callback for SessionCallback<'_> {
             self.window.mean_reward(),
             mix.join(" ")
         ));
-        let every = |freq: u64| freq > 0 && done % freq == 0;
+        let every = |freq: u64| freq > 0 && done.is_multiple_of(freq);
         if every(self.options.log_freq) && !self.window.is_empty() {
             let report = self.window.report(
                 &self.names,

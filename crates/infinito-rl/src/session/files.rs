@@ -55,13 +55,17 @@ pub struct StepLine {
     pub mode: String,
     /// The reward.
     pub reward: f64,
-    /// Learned PHI after the step.
+    /// Learned PHI after the step (NaN when it was not finite, written as `null`).
+    #[serde(deserialize_with = "nan_if_null")]
     pub phi: f64,
     /// C after the step.
+    #[serde(deserialize_with = "nan_if_null")]
     pub c: f64,
     /// Perplexity of the last inner batch.
+    #[serde(deserialize_with = "nan_if_null")]
     pub ppl: f64,
     /// LM loss of the last inner batch.
+    #[serde(deserialize_with = "nan_if_null")]
     pub loss_text: f64,
     /// Seconds since the session started.
     pub time: f64,
@@ -71,6 +75,11 @@ pub struct StepLine {
     /// Length of the episode that ended with this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub episode_length: Option<u64>,
+}
+
+/// Reads a number written as `null` (JSON has no NaN) back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Evaluation results: SB3's `evaluations.npz` arrays.
@@ -205,5 +214,18 @@ pub(crate) fn io_error(path: &Path, e: std::io::Error) -> RlError {
     RlError::BadFile {
         path: path.to_path_buf(),
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_metrics_read_as_nan() {
+        let line = r#"{"timestep":3,"episode":1,"action":0,"mode":"TEXT","reward":0.5,"phi":null,"c":0.4,"ppl":null,"loss_text":4.0,"time":1.0}"#;
+        let step: StepLine = serde_json::from_str(line).expect("parses");
+        assert!(step.phi.is_nan() && step.ppl.is_nan());
+        assert_eq!(step.c, 0.4);
     }
 }
