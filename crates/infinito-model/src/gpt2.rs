@@ -16,10 +16,11 @@ pub enum AttentionCapture {
     All,
 }
 
-/// Keys and values of every layer seen so far, for incremental decoding.
-#[derive(Debug, Clone, Default)]
+/// Keys and values of every layer seen so far, for incremental decoding (evaluation only: the
+/// buffers are written in place, without gradients).
+#[derive(Debug, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<Option<LayerCache>>,
 }
 
 impl KvCache {
@@ -33,7 +34,7 @@ impl KvCache {
         self.layers
             .first()
             .and_then(|l| l.as_ref())
-            .map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
+            .map_or(0, |c| c.len)
     }
 
     /// True when nothing is cached.
@@ -41,11 +42,62 @@ impl KvCache {
         self.len() == 0
     }
 
-    fn layer(&mut self, i: usize) -> &mut Option<(Tensor, Tensor)> {
+    fn layer(&mut self, i: usize) -> &mut Option<LayerCache> {
         if self.layers.len() <= i {
-            self.layers.resize(i + 1, None);
+            self.layers.resize_with(i + 1, || None);
         }
         &mut self.layers[i]
+    }
+}
+
+/// One layer's keys and values: buffers `(B, H, capacity, head_dim)` whose first `len`
+/// positions are filled. Appending writes in place; the capacity doubles when full, so each
+/// step copies only the new positions.
+#[derive(Debug)]
+struct LayerCache {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+/// Smallest number of positions a layer cache holds.
+const MIN_CACHE_CAPACITY: usize = 64;
+
+impl LayerCache {
+    /// Appends `k`, `v` `(B, H, t, head_dim)` (contiguous) to `slot` and returns views of every
+    /// cached key and value.
+    fn append(
+        slot: &mut Option<LayerCache>,
+        k: &Tensor,
+        v: &Tensor,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let (b, h, t, hd) = k.dims4()?;
+        let len = slot.as_ref().map_or(0, |c| c.len);
+        let capacity = slot.as_ref().map_or(Ok(0), |c| c.k.dim(2))?;
+        if len + t > capacity {
+            let capacity = (len + t).max(2 * capacity).max(MIN_CACHE_CAPACITY);
+            let grow = |old: Option<&Tensor>| -> candle_core::Result<Tensor> {
+                let buffer = Tensor::zeros((b, h, capacity, hd), k.dtype(), k.device())?;
+                if let Some(old) = old.filter(|_| len > 0) {
+                    buffer.slice_set(&old.narrow(2, 0, len)?.contiguous()?, 2, 0)?;
+                }
+                Ok(buffer)
+            };
+            let (k_old, v_old) = (slot.as_ref().map(|c| &c.k), slot.as_ref().map(|c| &c.v));
+            *slot = Some(LayerCache {
+                k: grow(k_old)?,
+                v: grow(v_old)?,
+                len,
+            });
+        }
+        let cache = slot.as_mut().expect("the cache was just allocated");
+        cache.k.slice_set(k, 2, len)?;
+        cache.v.slice_set(v, 2, len)?;
+        cache.len = len + t;
+        Ok((
+            cache.k.narrow(2, 0, cache.len)?,
+            cache.v.narrow(2, 0, cache.len)?,
+        ))
     }
 }
 
@@ -96,7 +148,7 @@ impl Attention {
     fn forward(
         &self,
         x: &Tensor,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut Option<LayerCache>>,
         mode: Mode,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (b, t, d) = x.dims3()?;
@@ -106,19 +158,18 @@ impl Attention {
         let mut v = self.split_heads(&qkv.narrow(D::Minus1, 2 * d, d)?, b, t)?;
         let past = match cache {
             Some(slot) => {
-                if let Some((pk, pv)) = slot.as_ref() {
-                    k = Tensor::cat(&[pk, &k], 2)?;
-                    v = Tensor::cat(&[pv, &v], 2)?;
-                }
-                let past = k.dim(2)? - t;
-                *slot = Some((k.clone(), v.clone()));
+                let past = slot.as_ref().map_or(0, |c| c.len);
+                (k, v) = LayerCache::append(slot, &k, &v)?;
                 past
             }
             None => 0,
         };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?;
-        let scores = scores.broadcast_add(&causal_mask(t, past, x.device())?)?;
+        let mut scores = (q.matmul(&k.t()?)? * scale)?;
+        // A single new query may see every position: no mask needed.
+        if t > 1 {
+            scores = scores.broadcast_add(&causal_mask(t, past, x.device())?)?;
+        }
         let probs = dropout(&softmax_last(&scores)?, self.attn_pdrop, mode.derive(1))?;
         let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
         let y = dropout(
@@ -208,7 +259,7 @@ impl Block {
     fn forward(
         &self,
         x: &Tensor,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut Option<LayerCache>>,
         mode: Mode,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (a, probs) = self
@@ -314,10 +365,12 @@ impl Gpt2 {
     /// Projects hidden states `(B, T, D)` to vocabulary logits `(B, T, V)` with the tied embedding.
     pub fn lm_head(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t, d) = hidden.dims3()?;
-        hidden
-            .reshape((b * t, d))?
-            .matmul(&self.wte.t()?)?
-            .reshape((b, t, self.config.vocab_size))
+        let hidden = hidden.reshape((b * t, d))?;
+        let logits = match crate::small_matmul::matmul_transposed(&hidden, &self.wte)? {
+            Some(logits) => logits,
+            None => hidden.matmul(&self.wte.t()?)?,
+        };
+        logits.reshape((b, t, self.config.vocab_size))
     }
 
     /// Logits of `input_ids` in evaluation mode, without cache.
