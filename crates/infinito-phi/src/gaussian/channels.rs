@@ -32,12 +32,14 @@ impl ChannelMode {
     }
 }
 
+/// Up to this many hidden units the whole eigen-decomposition is computed (one Jacobi run).
+const FULL_EIGEN_MAX: usize = 64;
 /// Extra subspace-iteration vectors beyond the components asked for.
 const OVERSAMPLING: usize = 8;
 /// Subspace iterations before the current estimate is used.
-const MAX_ITERATIONS: usize = 3000;
+const MAX_ITERATIONS: usize = 500;
 /// Converged when every wanted Ritz pair has `|C v - theta v| <= TOLERANCE * theta_1`.
-const TOLERANCE: f64 = 1e-11;
+const TOLERANCE: f64 = 1e-9;
 /// Seed of the starting subspace (fixed: the result does not depend on it once converged).
 const START_SEED: u64 = 0x5eed;
 
@@ -119,10 +121,15 @@ fn project_on_components(values: &[f64], d: usize, k: usize) -> Vec<f64> {
 }
 
 /// The unit eigenvectors of the `k` largest eigenvalues of the symmetric PSD matrix `c`, as
-/// columns, by subspace iteration with Rayleigh-Ritz on `k + OVERSAMPLING` vectors.
+/// columns: exact up to [`FULL_EIGEN_MAX`] units, else by subspace iteration with Rayleigh-Ritz
+/// on `k + OVERSAMPLING` vectors.
 fn top_eigenvectors(c: &Matrix, k: usize) -> Matrix {
     let d = c.rows();
-    let p = (k + OVERSAMPLING).min(d);
+    let p = if d <= FULL_EIGEN_MAX {
+        d
+    } else {
+        (k + OVERSAMPLING).min(d)
+    };
     let mut rng = SplitMix64::new(START_SEED);
     let start: Vec<f64> = (0..d * p)
         .map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 - 0.5)
@@ -179,4 +186,35 @@ fn orthonormal_columns(m: Matrix) -> Matrix {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_average_contiguous_units() {
+        // D = 5 in 2 groups: units [0, 2) and [2, 5).
+        let values = [1.0, 3.0, 2.0, 4.0, 9.0, 0.0, -2.0, 1.0, 1.0, 1.0];
+        assert_eq!(group_means(&values, 5, 2), vec![2.0, 5.0, -1.0, 1.0]);
+    }
+
+    #[test]
+    fn subspace_iteration_finds_the_top_axes_of_a_large_matrix() {
+        // Diagonal with eigenvalues 1 / (1 + rank) at scattered positions: the top axes are unit
+        // vectors at the positions of ranks 0, 1, 2.
+        let d = 100;
+        let position = |rank: usize| (rank * 37) % d;
+        let mut c = Matrix::zeros(d, d);
+        for rank in 0..d {
+            c[(position(rank), position(rank))] = 1.0 / (1.0 + rank as f64);
+        }
+        let axes = top_eigenvectors(&c, 3);
+        for j in 0..3 {
+            assert!(
+                (axes[(position(j), j)].abs() - 1.0).abs() < 1e-9,
+                "axis {j}"
+            );
+        }
+    }
 }
