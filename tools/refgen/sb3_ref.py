@@ -17,7 +17,8 @@ Writes into crates/infinito-rl/tests/fixtures/:
   gae_ref.json           SB3 RolloutBuffer.compute_returns_and_advantage on hand-picked rewards,
                          values and episode starts (last step done and not done)
   cartpole_ref.json      gymnasium CartPole-v1: a random-action episode with every state, and a
-                         balancing controller's episode reaching the 500-step time limit
+                         balancing controller's episode reaching the 500-step time limit (its
+                         actions and states)
 
 Usage: python tools/refgen/sb3_ref.py [OUT_DIR]
 """
@@ -330,9 +331,12 @@ def cartpole_fixture():
             break
     _, _ = env.reset(seed=4)
     balanced_initial = [float(v) for v in env.unwrapped.state]
-    length, total = 0, 0.0
+    length, total, actions, states = 0, 0.0, [], []
     while True:
-        obs, reward, terminated, truncated, _ = env.step(balancing_action(env.unwrapped.state))
+        action = balancing_action(env.unwrapped.state)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        actions.append(action)
+        states.append([float(v) for v in env.unwrapped.state])
         length += 1
         total += reward
         if terminated or truncated:
@@ -345,7 +349,8 @@ def cartpole_fixture():
             "controller": "action = theta + 0.5 theta_dot + 0.01 x + 0.1 x_dot > 0",
             "length": length,
             "return": total,
-            "final_state": [float(v) for v in env.unwrapped.state],
+            "actions": actions,
+            "states": states,
             "terminated": bool(terminated),
             "truncated": bool(truncated),
         },
@@ -366,7 +371,7 @@ def main():
     write_json(os.path.join(out, "sb3_expected.json"), sb3_fixtures(out))
     write_json(os.path.join(out, "ppo_update_ref.json"), update_fixture(), indent=None)
     write_json(os.path.join(out, "gae_ref.json"), gae_fixture())
-    write_json(os.path.join(out, "cartpole_ref.json"), cartpole_fixture())
+    write_json(os.path.join(out, "cartpole_ref.json"), cartpole_fixture(), indent=None)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ impl Env for CheapEnv {
             observation: self.observe(),
             reward: if action == best { 1.0 } else { 0.0 },
             terminated: false,
-            truncated: self.t % 200 == 0,
+            truncated: self.t.is_multiple_of(200),
             info: BTreeMap::new(),
         })
     }

@@ -146,15 +146,14 @@ impl PolicyShapes {
 
     /// Checks the sizes against `data`'s spaces and `policy_kwargs`, where present.
     fn check_against_data(&self, data: &Value) -> std::result::Result<(), String> {
-        if let Some(shape) = data
-            .pointer("/observation_space/_shape")
-            .and_then(Value::as_array)
-        {
-            let dims: Option<Vec<u64>> = shape.iter().map(Value::as_u64).collect();
+        if let Some(shape) = data.pointer("/observation_space/_shape") {
+            let dims: Option<Vec<u64>> = shape
+                .as_array()
+                .and_then(|dims| dims.iter().map(Value::as_u64).collect());
             let size = dims.map(|d| d.iter().product::<u64>());
             if size != Some(self.obs_dim as u64) {
                 return Err(format!(
-                    "policy.pth takes observations of length {} but data's observation_space has shape {shape:?}",
+                    "policy.pth takes observations of length {} but data's observation_space has shape {shape}",
                     self.obs_dim
                 ));
             }

@@ -239,9 +239,9 @@ impl PpoConfig {
         self.learning_rate
             .check("learning_rate", |v| v >= 0.0, "expected a rate >= 0")?;
         self.clip_range
-            .check("clip_range", |v| v > 0.0, "expected a clip range > 0")?;
+            .check("clip_range", |v| v >= 0.0, "expected a clip range >= 0")?;
         if let Some(vf) = &self.clip_range_vf {
-            vf.check("clip_range_vf", |v| v > 0.0, "expected a clip range > 0")?;
+            vf.check("clip_range_vf", |v| v >= 0.0, "expected a clip range >= 0")?;
         }
         for (flag, widths) in [
             ("net_arch.pi", &self.net_arch.pi),
