@@ -13,12 +13,8 @@ use anyhow::Context;
 use candle_core::Device;
 use clap::Parser;
 use infinito::{device, input_error, report};
-use infinito_model::generate::{
-    generate, phi_trace, Decoder, Generation, GenerationLimits, Gpt2Decoder, HybridDecoder,
-    StopReason,
-};
-use infinito_model::hybrid::Hybrid;
-use infinito_model::quality::{table, Continuation, Quality, REPORT_PROMPTS};
+use infinito_model::generate::{Generation, GenerationLimits, Generator, StopReason};
+use infinito_model::quality::{table, Quality, REPORT_PROMPTS};
 use infinito_model::sampling::{Sampler, SamplingConfig};
 use infinito_model::{tokenizer, ModelError, Pretrained};
 use infinito_train::setup::load_for_eval;
@@ -34,7 +30,7 @@ const DEFAULT_CHECKPOINTS: [&str; 2] = [
 /// Text generation with a trained INFINITO hybrid or GPT-2 (+LoRA), and a generation-quality
 /// report.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, args_override_self = true)]
 struct Args {
     /// A train_base_more checkpoint (.safetensors), a scheduler checkpoint directory (holding
     /// model.safetensors), the original trainer's .pt, or a Hugging Face GPT-2 directory.
@@ -106,14 +102,9 @@ struct Args {
     device: String,
 }
 
-/// A loaded model: GPT-2 (+LoRA) or a trained hybrid.
-enum Model {
-    Gpt2(Box<Pretrained>),
-    Hybrid(Box<Hybrid>),
-}
-
+/// A loaded model with its tokenizer (when known) and where it came from.
 struct Loaded {
-    model: Model,
+    model: Generator,
     tokenizer: Option<Tokenizer>,
     path: PathBuf,
 }
@@ -121,8 +112,8 @@ struct Loaded {
 impl Loaded {
     fn kind(&self) -> &'static str {
         match self.model {
-            Model::Gpt2(_) => "gpt2",
-            Model::Hybrid(_) => "hybrid",
+            Generator::Gpt2(_) => "gpt2",
+            Generator::Hybrid(_) => "hybrid",
         }
     }
 }
@@ -161,7 +152,7 @@ fn load(path: &Path, adapter: Option<&Path>, device: &Device) -> anyhow::Result<
         let vocab = pretrained.model.config().vocab_size;
         let tokenizer = tokenizer::for_model_dir(path, vocab).ok();
         return Ok(Loaded {
-            model: Model::Gpt2(Box::new(pretrained)),
+            model: Generator::Gpt2(Box::new(pretrained.model)),
             tokenizer,
             path: path.to_path_buf(),
         });
@@ -186,7 +177,7 @@ fn load(path: &Path, adapter: Option<&Path>, device: &Device) -> anyhow::Result<
     };
     let (hybrid, tokenizer) = load_for_eval(&file, device).with_context(context)?;
     Ok(Loaded {
-        model: Model::Hybrid(Box::new(hybrid)),
+        model: Generator::Hybrid(Box::new(hybrid)),
         tokenizer,
         path: path.to_path_buf(),
     })
@@ -203,25 +194,16 @@ struct Settings {
     trace_phi: bool,
 }
 
-#[derive(Serialize)]
-struct Timing {
-    prefill_s: f64,
-    decode_s: f64,
-    tokens_per_s: f64,
-}
-
+/// One continuation with its text (when the tokenizer is known).
 #[derive(Serialize)]
 struct Sample {
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     continuation: Option<String>,
-    token_ids: Vec<u32>,
-    logprobs: Vec<f32>,
-    stop: StopReason,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phi: Option<Vec<f32>>,
-    timing: Timing,
+    #[serde(flatten)]
+    generation: Generation,
+    tokens_per_s: f64,
 }
 
 #[derive(Serialize)]
@@ -244,10 +226,7 @@ fn prompt_ids(loaded: &Loaded, text: &str, ids: Option<&[u32]>) -> anyhow::Resul
             ))
         }
     };
-    let vocab = match &loaded.model {
-        Model::Gpt2(p) => p.model.config().vocab_size,
-        Model::Hybrid(h) => h.config().gpt2.vocab_size,
-    };
+    let vocab = loaded.model.vocab_size();
     if ids.is_empty() {
         return Err(input_error!("--prompt: the prompt has no tokens"));
     }
@@ -298,50 +277,32 @@ fn continue_prompt(
         stop_token: stop_token(loaded, settings)?,
     };
     let mut sampler = Sampler::new(settings.sampling.clone(), settings.seed)?;
-    let generations: Vec<Generation> = {
-        let mut decoder: Box<dyn Decoder + '_> = match &loaded.model {
-            Model::Gpt2(p) => Box::new(Gpt2Decoder::new(&p.model, true)),
-            Model::Hybrid(h) => Box::new(HybridDecoder::new(h)?),
-        };
-        (0..settings.num_samples)
-            .map(|_| generate(decoder.as_mut(), &prompt, limits, &mut sampler))
-            .collect::<Result<_, _>>()
-            .map_err(model_error)?
+    let generations = loaded
+        .model
+        .continuations(
+            &prompt,
+            settings.num_samples,
+            limits,
+            &mut sampler,
+            settings.trace_phi,
+        )
+        .map_err(model_error)?;
+    let decode = |ids: &[u32]| -> anyhow::Result<Option<String>> {
+        let text = loaded.tokenizer.as_ref().map(|t| tokenizer::decode(t, ids));
+        Ok(text.transpose()?)
     };
     let mut samples = Vec::with_capacity(generations.len());
-    for g in generations {
-        let phi = match &mut loaded.model {
-            Model::Hybrid(h) if settings.trace_phi => {
-                let ids = [prompt.as_slice(), &g.tokens].concat();
-                Some(phi_trace(h, &ids, prompt.len() + 1)?)
-            }
-            _ => None,
+    for generation in generations {
+        let tokens = &generation.tokens;
+        let shown = match generation.stop {
+            StopReason::StopToken => &tokens[..tokens.len() - 1],
+            _ => &tokens[..],
         };
-        let shown = match g.stop {
-            StopReason::StopToken => &g.tokens[..g.tokens.len() - 1],
-            _ => &g.tokens[..],
-        };
-        let decode = |ids: &[u32]| -> anyhow::Result<Option<String>> {
-            loaded
-                .tokenizer
-                .as_ref()
-                .map(|t| tokenizer::decode(t, ids))
-                .transpose()
-                .map_err(Into::into)
-        };
-        let elapsed = g.prefill_seconds + g.decode_seconds;
         samples.push(Sample {
             text: decode(&[prompt.as_slice(), shown].concat())?,
             continuation: decode(shown)?,
-            timing: Timing {
-                prefill_s: g.prefill_seconds,
-                decode_s: g.decode_seconds,
-                tokens_per_s: g.tokens.len() as f64 / elapsed.max(1e-9),
-            },
-            token_ids: g.tokens,
-            logprobs: g.logprobs,
-            stop: g.stop,
-            phi,
+            tokens_per_s: generation.tokens_per_second(),
+            generation,
         });
     }
     Ok(PromptResult {
@@ -352,15 +313,8 @@ fn continue_prompt(
 }
 
 fn quality(samples: &[&Sample], repeat_n: usize) -> Quality {
-    let continuations: Vec<Continuation> = samples
-        .iter()
-        .map(|s| Continuation {
-            tokens: &s.token_ids,
-            logprobs: &s.logprobs,
-            phi: s.phi.as_deref().unwrap_or_default(),
-        })
-        .collect();
-    Quality::of(&continuations, repeat_n)
+    let generations: Vec<&Generation> = samples.iter().map(|s| &s.generation).collect();
+    Quality::of(&generations, repeat_n)
 }
 
 #[derive(Serialize)]
@@ -387,7 +341,7 @@ fn report_checkpoint(
 ) -> anyhow::Result<CheckpointReport> {
     let mut loaded = load(path, adapter, device)?;
     let settings = Settings {
-        trace_phi: matches!(loaded.model, Model::Hybrid(_)),
+        trace_phi: matches!(loaded.model, Generator::Hybrid(_)),
         ..settings.clone()
     };
     let mut prompts = Vec::with_capacity(REPORT_PROMPTS.len());
@@ -513,23 +467,23 @@ fn print_samples(out: &SingleOutput, settings: &Settings, quiet: bool) {
         if !quiet {
             println!("--- sample {} ---", i + 1);
         }
+        let g = &sample.generation;
         match &sample.text {
             Some(text) => println!("{text}"),
-            None => println!("{:?}", sample.token_ids),
+            None => println!("{:?}", g.tokens),
         }
         if quiet {
             continue;
         }
-        let t = &sample.timing;
         println!(
             "[{} tokens, stop: {:?}, {:.2} s, {:.1} tok/s]",
-            sample.token_ids.len(),
-            sample.stop,
-            t.prefill_s + t.decode_s,
-            t.tokens_per_s
+            g.tokens.len(),
+            g.stop,
+            g.prefill_seconds + g.decode_seconds,
+            sample.tokens_per_s
         );
-        if let Some(phi) = &sample.phi {
-            let steps: Vec<String> = phi.iter().map(|p| format!("{p:.3}")).collect();
+        if !g.phi.is_empty() {
+            let steps: Vec<String> = g.phi.iter().map(|p| format!("{p:.3}")).collect();
             println!("PHI per step: {}", steps.join(" "));
         }
     }
@@ -560,7 +514,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut loaded = load(&path, args.adapter.as_deref(), &device)?;
-    if settings.trace_phi && !matches!(loaded.model, Model::Hybrid(_)) {
+    if settings.trace_phi && !matches!(loaded.model, Generator::Hybrid(_)) {
         return Err(input_error!(
             "--trace-phi: {} is a GPT-2 model; PHI needs a hybrid checkpoint",
             path.display()

@@ -199,20 +199,33 @@ pub struct GenerationLimits {
     pub stop_token: Option<u32>,
 }
 
-/// What one generation produced.
-#[derive(Debug, Clone)]
+/// What one generation produced (JSON names in parentheses).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Generation {
-    /// The new tokens (without the prompt).
+    /// The new tokens, without the prompt (`token_ids`).
+    #[serde(rename = "token_ids")]
     pub tokens: Vec<u32>,
     /// `log p(token)` of each new token under the model's own distribution (before the
     /// repetition penalty, temperature and filters).
     pub logprobs: Vec<f32>,
+    /// A hybrid's PHI after each new token when traced (see [`phi_trace`]), else empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phi: Vec<f32>,
     /// Why decoding ended.
     pub stop: StopReason,
-    /// Seconds spent on the prompt (up to the first new token's logits).
+    /// Seconds spent on the prompt, up to the first new token's logits (`prefill_s`).
+    #[serde(rename = "prefill_s")]
     pub prefill_seconds: f64,
-    /// Seconds spent on every later step.
+    /// Seconds spent on every later step (`decode_s`).
+    #[serde(rename = "decode_s")]
     pub decode_seconds: f64,
+}
+
+impl Generation {
+    /// New tokens per second, prompt processing included.
+    pub fn tokens_per_second(&self) -> f64 {
+        self.tokens.len() as f64 / (self.prefill_seconds + self.decode_seconds).max(1e-9)
+    }
 }
 
 /// Natural log-probability of `token` under `logits` `(V,)`.
@@ -245,6 +258,7 @@ pub fn generate(
     let mut generation = Generation {
         tokens: Vec::new(),
         logprobs: Vec::new(),
+        phi: Vec::new(),
         stop: StopReason::Length,
         prefill_seconds: 0.0,
         decode_seconds: 0.0,
@@ -306,4 +320,48 @@ pub fn phi_trace(hybrid: &mut Hybrid, ids: &[u32], from: usize) -> Result<Vec<f3
                 .to_scalar::<f32>()?)
         })
         .collect()
+}
+
+/// A model to generate with: GPT-2 (with its adapters) or a trained hybrid.
+pub enum Generator {
+    Gpt2(Box<Gpt2>),
+    Hybrid(Box<Hybrid>),
+}
+
+impl Generator {
+    /// Size of the model's vocabulary.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Generator::Gpt2(m) => m.config().vocab_size,
+            Generator::Hybrid(h) => h.config().gpt2.vocab_size,
+        }
+    }
+
+    /// `count` continuations of `prompt`, drawn one after the other from `sampler` with the KV
+    /// cache; with `trace_phi`, a hybrid's continuations carry PHI after each new token.
+    pub fn continuations(
+        &mut self,
+        prompt: &[u32],
+        count: usize,
+        limits: GenerationLimits,
+        sampler: &mut Sampler,
+        trace_phi: bool,
+    ) -> Result<Vec<Generation>> {
+        let mut generations = {
+            let mut decoder: Box<dyn Decoder + '_> = match self {
+                Generator::Gpt2(m) => Box::new(Gpt2Decoder::new(m, true)),
+                Generator::Hybrid(h) => Box::new(HybridDecoder::new(h)?),
+            };
+            (0..count)
+                .map(|_| generate(decoder.as_mut(), prompt, limits, sampler))
+                .collect::<Result<Vec<_>>>()?
+        };
+        if let (Generator::Hybrid(h), true) = (self, trace_phi) {
+            for g in &mut generations {
+                let ids = [prompt, &g.tokens].concat();
+                g.phi = phi_trace(h, &ids, prompt.len() + 1)?;
+            }
+        }
+        Ok(generations)
+    }
 }

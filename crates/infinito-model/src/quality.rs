@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use crate::generate::Generation;
 use crate::score;
 
 /// The prompts of the generation-quality report: the user guide's three first.
@@ -82,19 +83,11 @@ pub struct Quality {
     pub perplexity: Option<f64>,
 }
 
-/// One continuation to measure: its new tokens, their log-probabilities and per-step PHI (empty
-/// when not traced).
-#[derive(Debug, Clone, Copy)]
-pub struct Continuation<'a> {
-    pub tokens: &'a [u32],
-    pub logprobs: &'a [f32],
-    pub phi: &'a [f32],
-}
-
 impl Quality {
-    /// Measures `continuations` together, with repeated `repeat_n`-grams.
-    pub fn of(continuations: &[Continuation], repeat_n: usize) -> Self {
-        let tokens: Vec<&[u32]> = continuations.iter().map(|c| c.tokens).collect();
+    /// Measures `continuations` together, with repeated `repeat_n`-grams; PHI is averaged over
+    /// the traced steps (none: `None`).
+    pub fn of(continuations: &[&Generation], repeat_n: usize) -> Self {
+        let tokens: Vec<&[u32]> = continuations.iter().map(|c| c.tokens.as_slice()).collect();
         let logprobs: Vec<f32> = continuations
             .iter()
             .flat_map(|c| c.logprobs.iter().copied())
@@ -171,6 +164,7 @@ pub fn table(columns: &[&str], rows: &[(&str, Vec<&Quality>)], repeat_n: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generate::StopReason;
 
     #[test]
     fn distinct_n_counts_unique_ngrams_over_all_ngrams() {
@@ -211,19 +205,22 @@ mod tests {
         assert_eq!(perplexity(&[]), None);
     }
 
+    fn generation(tokens: &[u32], logprobs: &[f32], phi: &[f32]) -> Generation {
+        Generation {
+            tokens: tokens.to_vec(),
+            logprobs: logprobs.to_vec(),
+            phi: phi.to_vec(),
+            stop: StopReason::Length,
+            prefill_seconds: 0.0,
+            decode_seconds: 0.0,
+        }
+    }
+
     #[test]
     fn quality_pools_tokens_logprobs_and_phi() {
-        let a = Continuation {
-            tokens: &[1, 2, 1, 2],
-            logprobs: &[0.5f32.ln(), 0.5f32.ln()],
-            phi: &[3.0, 5.0],
-        };
-        let b = Continuation {
-            tokens: &[3, 3],
-            logprobs: &[0.125f32.ln(), 0.125f32.ln()],
-            phi: &[7.0],
-        };
-        let q = Quality::of(&[a, b], 2);
+        let a = generation(&[1, 2, 1, 2], &[0.5f32.ln(), 0.5f32.ln()], &[3.0, 5.0]);
+        let b = generation(&[3, 3], &[0.125f32.ln(), 0.125f32.ln()], &[7.0]);
+        let q = Quality::of(&[&a, &b], 2);
         assert_eq!(q.continuations, 2);
         assert_eq!(q.tokens, 6);
         assert_eq!(q.distinct_1, Some(3.0 / 6.0));
@@ -232,17 +229,13 @@ mod tests {
         assert_eq!(q.repeated_ngram_rate, Some(1.0 / 4.0));
         assert_eq!(q.mean_phi, Some(5.0));
         assert!((q.perplexity.unwrap() - 4.0).abs() < 1e-5);
-        assert_eq!(Quality::of(&[a], 2).mean_phi, Some(4.0));
+        assert_eq!(Quality::of(&[&a], 2).mean_phi, Some(4.0));
     }
 
     #[test]
     fn table_has_a_row_per_label_with_dashes_for_missing_values() {
-        let a = Continuation {
-            tokens: &[1, 2, 1, 2],
-            logprobs: &[0.25f32.ln()],
-            phi: &[],
-        };
-        let q = Quality::of(&[a], 2);
+        let a = generation(&[1, 2, 1, 2], &[0.25f32.ln()], &[]);
+        let q = Quality::of(&[&a], 2);
         let text = table(&["A", "B"], &[("first", vec![&q, &q])], 2);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
