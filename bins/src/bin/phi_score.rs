@@ -21,7 +21,7 @@ use infinito_phi::{statistical, AttentionFeatures, ComplexityNorm, LearnedPhi, P
 /// mode, the parameter-free statistical measures, or the Gaussian integrated-information
 /// measures (Phi_SI, Phi_MI, Phi*, Phi_G across the minimum information bipartition, in nats).
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(version, args_override_self = true)]
 struct Args {
     /// PHI weights: safetensors or PyTorch .pt state dict (a bare PHI state dict, or a hybrid
     /// model's with the `iit_metrics.` prefix, possibly inside `model_state_dict`). Without it, a
