@@ -365,12 +365,10 @@ impl Gpt2 {
     /// Projects hidden states `(B, T, D)` to vocabulary logits `(B, T, V)` with the tied embedding.
     pub fn lm_head(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t, d) = hidden.dims3()?;
-        let hidden = hidden.reshape((b * t, d))?;
-        let logits = match crate::small_matmul::matmul_transposed(&hidden, &self.wte)? {
-            Some(logits) => logits,
-            None => hidden.matmul(&self.wte.t()?)?,
-        };
-        logits.reshape((b, t, self.config.vocab_size))
+        hidden
+            .reshape((b * t, d))?
+            .matmul(&self.wte.t()?)?
+            .reshape((b, t, self.config.vocab_size))
     }
 
     /// Logits of `input_ids` in evaluation mode, without cache.

@@ -15,7 +15,6 @@ pub mod pretrained;
 pub mod quality;
 pub mod sampling;
 pub mod score;
-pub mod small_matmul;
 pub mod tokenizer;
 
 pub use config::Gpt2Config;

@@ -41,11 +41,7 @@ pub fn matmul_last(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let dims = x.dims();
     let n_in = dims[dims.len() - 1];
     let rows = x.elem_count() / n_in.max(1);
-    let x = x.reshape((rows, n_in))?;
-    let y = match crate::small_matmul::matmul(&x, w)? {
-        Some(y) => y,
-        None => x.matmul(w)?,
-    };
+    let y = x.reshape((rows, n_in))?.matmul(w)?;
     let mut out_dims = dims.to_vec();
     *out_dims.last_mut().expect("a tensor of rank >= 1") = w.dim(1)?;
     y.reshape(out_dims)
