@@ -2,8 +2,11 @@
 //! scheduler checkpoint directory (its `model.safetensors`), the original trainer's `.pt`, or a
 //! Hugging Face GPT-2 directory with an optional peft adapter — in evaluation mode with a KV
 //! cache. Hybrids generate through their memory read-out (see `infinito_model::generate`) and can
-//! report PHI per step. `--report` measures generation quality on a fixed prompt set, `--compare`
-//! puts a second checkpoint beside the first.
+//! report PHI per step (one full forward per token). A scheduler's agent plays no part in decoding
+//! (in the original its actions never reached the text either). The repetition penalty follows
+//! CTRL/Hugging Face: positive logits of seen tokens are divided, negative ones multiplied.
+//! `--report` measures generation quality on a fixed prompt set, `--compare` puts a second
+//! checkpoint beside the first.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -476,7 +479,7 @@ fn print_samples(out: &SingleOutput, settings: &Settings, quiet: bool) {
             continue;
         }
         println!(
-            "[{} tokens, stop: {:?}, {:.2} s, {:.1} tok/s]",
+            "[{} tokens, stop: {}, {:.2} s, {:.1} tok/s]",
             g.tokens.len(),
             g.stop,
             g.prefill_seconds + g.decode_seconds,

@@ -190,6 +190,16 @@ pub enum StopReason {
     Context,
 }
 
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StopReason::Length => "length",
+            StopReason::StopToken => "stop token",
+            StopReason::Context => "context full",
+        })
+    }
+}
+
 /// Limits of one generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GenerationLimits {
