@@ -1,9 +1,10 @@
 //! `train_phi_text_scheduler` and `continue_training_rl` end to end on tiny settings of the
 //! built-in model: the run directory, Ctrl+C, continuation of counters, SB3 agents, bad input.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 /// Tiny PPO rollouts so that a run takes seconds.
 const PPO: &[&str] = &[
@@ -169,20 +170,7 @@ fn ctrl_c_leaves_an_interrupted_checkpoint_that_continues_the_counter() {
     .spawn()
     .unwrap();
     let log = run.join("metrics.jsonl");
-    let start = Instant::now();
-    while !log.is_file() || std::fs::read_to_string(&log).unwrap().lines().count() < 40 {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "training never started"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::interrupt_after_lines(&child, &log, 40);
     let out = child.wait_with_output().unwrap();
     assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("continue_training_rl --checkpoint"));

@@ -1,8 +1,9 @@
 //! The `train_base_more` binary end to end on tiny settings of the built-in model.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 
@@ -114,20 +115,7 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
         .spawn()
         .unwrap();
     let metrics = out_dir.join("metrics.jsonl");
-    let start = Instant::now();
-    while !metrics.is_file() || std::fs::read_to_string(&metrics).unwrap().lines().count() < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "training never started"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::interrupt_after_lines(&child, &metrics, 2);
     let out = child.wait_with_output().unwrap();
     assert_ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
