@@ -115,15 +115,7 @@ fn sync_dir(_dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use infinito_testutil::dir_listing;
 
     #[test]
     fn crash_before_rename_leaves_old_content() {
@@ -149,9 +141,9 @@ mod tests {
         let target = dir.path().join("ckpt.json");
         std::fs::write(&target, b"old").unwrap();
         let staged = stage(&target, b"new").unwrap();
-        assert_eq!(entries(dir.path()).len(), 2);
+        assert_eq!(dir_listing(dir.path()).len(), 2);
         drop(staged);
-        assert_eq!(entries(dir.path()), vec!["ckpt.json".to_string()]);
+        assert_eq!(dir_listing(dir.path()), vec!["ckpt.json".to_string()]);
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
     }
 
@@ -166,6 +158,6 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"2");
         first.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"1");
-        assert_eq!(entries(dir.path()), vec!["a.bin".to_string()]);
+        assert_eq!(dir_listing(dir.path()), vec!["a.bin".to_string()]);
     }
 }

@@ -1,16 +1,7 @@
 //! Atomic writes: the target is either the old or the new content, and no temporary file remains.
 
 use infinito_checkpoint::{write_atomic, CheckpointError};
-use std::path::Path;
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+use infinito_testutil::dir_listing;
 
 #[test]
 fn creates_and_replaces_without_leftovers() {
@@ -22,7 +13,7 @@ fn creates_and_replaces_without_leftovers() {
     assert_eq!(std::fs::read(&path).unwrap(), b"second, longer content");
     write_atomic(&path, b"").unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"");
-    assert_eq!(listing(dir.path()), vec!["state.json"]);
+    assert_eq!(dir_listing(dir.path()), vec!["state.json"]);
 }
 
 #[test]
@@ -39,7 +30,7 @@ fn failed_rename_keeps_target_and_removes_temp() {
         msg.contains(&*target.to_string_lossy()) && msg.contains("rename"),
         "{msg}"
     );
-    assert_eq!(listing(dir.path()), vec!["ckpt.safetensors"]);
+    assert_eq!(dir_listing(dir.path()), vec!["ckpt.safetensors"]);
     assert_eq!(std::fs::read(target.join("inside")).unwrap(), b"old");
 }
 
@@ -50,7 +41,7 @@ fn missing_directory_creates_nothing() {
     let err = write_atomic(&target, b"x").unwrap_err();
     assert!(matches!(err, CheckpointError::NotFound { .. }), "{err:?}");
     assert!(err.to_string().contains("no_such_dir"));
-    assert!(listing(dir.path()).is_empty());
+    assert!(dir_listing(dir.path()).is_empty());
 }
 
 #[test]
@@ -82,5 +73,5 @@ fn concurrent_writers_never_expose_partial_content() {
             }
         });
     });
-    assert_eq!(listing(dir.path()), vec!["shared.bin"]);
+    assert_eq!(dir_listing(dir.path()), vec!["shared.bin"]);
 }

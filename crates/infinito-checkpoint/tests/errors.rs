@@ -2,14 +2,9 @@
 
 use candle_core::{Device, Tensor};
 use infinito_checkpoint::{load_tensors, read_metadata, save_tensors, CheckpointError};
+use infinito_testutil::fixture;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 fn load_err(path: &Path) -> CheckpointError {
     match load_tensors(path, None, &Device::Cpu) {
@@ -134,7 +129,7 @@ fn safetensors_with_a_broken_header() {
 
 #[test]
 fn truncated_pytorch_every_length() {
-    let bytes = std::fs::read(fixture("nested.pt")).unwrap();
+    let bytes = std::fs::read(fixture!("nested.pt")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cut = dir.path().join("cut.pt");
     // Every third length, and every length near the end (the zip directory).
@@ -154,7 +149,7 @@ fn truncated_pytorch_every_length() {
 
 #[test]
 fn corrupted_pytorch_bytes_never_panic() {
-    let bytes = std::fs::read(fixture("flat.pt")).unwrap();
+    let bytes = std::fs::read(fixture!("flat.pt")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flipped.pt");
     for i in (0..bytes.len()).step_by(7) {
@@ -170,7 +165,7 @@ fn corrupted_pytorch_bytes_never_panic() {
 
 #[test]
 fn zip_that_is_not_a_torch_archive() {
-    let path = fixture("not_torch.zip");
+    let path = fixture!("not_torch.zip");
     let err = load_err(&path);
     assert!(matches!(err, CheckpointError::Foreign { .. }), "{err:?}");
     assert_message(&err, &path, "data.pkl");
@@ -179,7 +174,7 @@ fn zip_that_is_not_a_torch_archive() {
 
 #[test]
 fn legacy_pytorch_format() {
-    let path = fixture("legacy.pt");
+    let path = fixture!("legacy.pt");
     let err = load_err(&path);
     assert!(matches!(err, CheckpointError::Foreign { .. }), "{err:?}");
     assert_message(&err, &path, "legacy PyTorch");
@@ -187,7 +182,7 @@ fn legacy_pytorch_format() {
 
 #[test]
 fn metadata_of_a_pytorch_file_is_refused() {
-    let path = fixture("flat.pt");
+    let path = fixture!("flat.pt");
     let err = read_metadata(&path).unwrap_err();
     assert!(matches!(err, CheckpointError::Foreign { .. }), "{err:?}");
     assert_message(&err, &path, "not a safetensors file");

@@ -2,18 +2,12 @@
 
 use candle_core::{DType, Device, Tensor};
 use infinito_checkpoint::{load_tensors, CheckpointError};
+use infinito_testutil::fixture;
 use std::collections::HashMap;
-use std::path::PathBuf;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 /// The expected tensors of one fixture: name -> (torch dtype, shape, row-major values).
 fn expected(file: &str) -> HashMap<String, (String, Vec<usize>, Vec<f64>)> {
-    let text = std::fs::read_to_string(fixture("expected.json")).unwrap();
+    let text = std::fs::read_to_string(fixture!("expected.json")).unwrap();
     let all: serde_json::Value = serde_json::from_str(&text).unwrap();
     all[file]
         .as_object()
@@ -79,7 +73,7 @@ fn assert_matches_fixture(loaded: &HashMap<String, Tensor>, file: &str) {
 
 #[test]
 fn flat_state_dict_loads_every_dtype_exactly() {
-    let loaded = load_tensors(&fixture("flat.pt"), None, &Device::Cpu).unwrap();
+    let loaded = load_tensors(&fixture!("flat.pt"), None, &Device::Cpu).unwrap();
     assert_matches_fixture(&loaded, "flat.pt");
     // Values beyond f64-exactness checks: the full i64 range and the transposed shared view.
     let i64s = loaded["i64"].to_vec1::<i64>().unwrap();
@@ -95,7 +89,7 @@ fn flat_state_dict_loads_every_dtype_exactly() {
 
 #[test]
 fn nested_model_state_dict_is_found_without_a_key() {
-    let loaded = load_tensors(&fixture("nested.pt"), None, &Device::Cpu).unwrap();
+    let loaded = load_tensors(&fixture!("nested.pt"), None, &Device::Cpu).unwrap();
     assert_matches_fixture(&loaded, "nested.pt");
     assert_eq!(
         values(&loaded["0.weight"]),
@@ -107,7 +101,7 @@ fn nested_model_state_dict_is_found_without_a_key() {
 #[test]
 fn nested_model_state_dict_with_an_explicit_key() {
     let loaded = load_tensors(
-        &fixture("nested.pt"),
+        &fixture!("nested.pt"),
         Some("model_state_dict"),
         &Device::Cpu,
     )
@@ -117,10 +111,10 @@ fn nested_model_state_dict_with_an_explicit_key() {
 
 #[test]
 fn state_dict_key_is_also_well_known() {
-    let loaded = load_tensors(&fixture("nested_state.pt"), None, &Device::Cpu).unwrap();
+    let loaded = load_tensors(&fixture!("nested_state.pt"), None, &Device::Cpu).unwrap();
     assert_matches_fixture(&loaded, "nested_state.pt");
     let explicit = load_tensors(
-        &fixture("nested_state.pt"),
+        &fixture!("nested_state.pt"),
         Some("state_dict"),
         &Device::Cpu,
     )
@@ -132,7 +126,7 @@ fn state_dict_key_is_also_well_known() {
 fn a_key_without_direct_tensors_gives_an_empty_map() {
     // The optimizer state dict nests its tensors one level deeper ("state" -> param id -> ...).
     let loaded = load_tensors(
-        &fixture("nested.pt"),
+        &fixture!("nested.pt"),
         Some("optimizer_state_dict"),
         &Device::Cpu,
     )
@@ -142,7 +136,7 @@ fn a_key_without_direct_tensors_gives_an_empty_map() {
 
 #[test]
 fn unknown_key_lists_the_available_ones() {
-    let path = fixture("nested.pt");
+    let path = fixture!("nested.pt");
     let err = load_tensors(&path, Some("weights"), &Device::Cpu).unwrap_err();
     match &err {
         CheckpointError::MissingKey { key, available, .. } => {
@@ -168,7 +162,7 @@ fn unknown_key_lists_the_available_ones() {
 
 #[test]
 fn a_non_dict_entry_as_key_is_an_error() {
-    let path = fixture("nested.pt");
+    let path = fixture!("nested.pt");
     let err = load_tensors(&path, Some("epoch"), &Device::Cpu).unwrap_err();
     assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err:?}");
     let msg = err.to_string();
@@ -182,14 +176,14 @@ fn a_non_dict_entry_as_key_is_an_error() {
 fn the_extension_does_not_matter() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("weights.safetensors");
-    std::fs::copy(fixture("nested.pt"), &path).unwrap();
+    std::fs::copy(fixture!("nested.pt"), &path).unwrap();
     let loaded = load_tensors(&path, None, &Device::Cpu).unwrap();
     assert_matches_fixture(&loaded, "nested.pt");
 }
 
 #[test]
 fn an_unknown_nested_key_must_be_named() {
-    let path = fixture("custom_key.pt");
+    let path = fixture!("custom_key.pt");
     let err = load_tensors(&path, None, &Device::Cpu).unwrap_err();
     assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err:?}");
     let msg = err.to_string();

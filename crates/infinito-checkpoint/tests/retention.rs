@@ -1,6 +1,7 @@
 //! Keeping only the newest checkpoints.
 
 use infinito_checkpoint::{retain_latest, CheckpointError};
+use infinito_testutil::dir_listing;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -10,15 +11,6 @@ fn touch(dir: &Path, name: &str, age_secs: u64) {
     let file = std::fs::File::options().write(true).open(&path).unwrap();
     file.set_modified(SystemTime::now() - Duration::from_secs(age_secs))
         .unwrap();
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn names(paths: &[std::path::PathBuf]) -> Vec<String> {
@@ -47,7 +39,7 @@ fn keeps_highest_steps_numerically_not_by_mtime() {
     );
     assert!(deleted.iter().all(|p| p.parent() == Some(d)));
     assert_eq!(
-        listing(d),
+        dir_listing(d),
         vec![
             "ckpt_100.safetensors",
             "ckpt_1_dir",
@@ -78,7 +70,7 @@ fn without_steps_mtime_decides() {
     touch(d, "run-gamma.json", 100);
     let deleted = retain_latest(d, "run-", 1).unwrap();
     assert_eq!(names(&deleted), vec!["run-beta.json", "run-gamma.json"]);
-    assert_eq!(listing(d), vec!["run-alpha.json"]);
+    assert_eq!(dir_listing(d), vec!["run-alpha.json"]);
 }
 
 #[test]
@@ -89,7 +81,7 @@ fn nothing_to_delete() {
     touch(d, "ckpt_2.safetensors", 0);
     assert!(retain_latest(d, "ckpt_", 2).unwrap().is_empty());
     assert!(retain_latest(d, "ckpt_", 10).unwrap().is_empty());
-    assert_eq!(listing(d).len(), 2);
+    assert_eq!(dir_listing(d).len(), 2);
 }
 
 #[test]

@@ -1,55 +1,38 @@
 //! GPT-2 + LoRA against Hugging Face transformers/peft (fixtures from tools/refgen/gpt2_ref.py).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
 use candle_core::{DType, Device, Tensor, D};
 use infinito_model::gpt2::{AttentionCapture, Gpt2};
 use infinito_model::{generate, lora, LoraConfig, Mode, Pretrained};
+use infinito_testutil::{device_test, fixture, max_abs_diff};
+use std::collections::HashMap;
 
 const TOL: f32 = 1e-4;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
 fn reference() -> HashMap<String, Tensor> {
-    infinito_checkpoint::load_tensors(
-        &fixtures().join("gpt2_reference.safetensors"),
-        None,
-        &Device::Cpu,
-    )
-    .unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims(), "shapes differ");
-    let a = a.to_dtype(DType::F32).unwrap();
-    let b = b.to_dtype(DType::F32).unwrap();
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
+    infinito_checkpoint::load_tensors(&fixture!("gpt2_reference.safetensors"), None, &Device::Cpu)
         .unwrap()
 }
 
-fn input_ids(r: &HashMap<String, Tensor>) -> Tensor {
-    r["input_ids"].to_dtype(DType::U32).unwrap()
+fn input_ids(r: &HashMap<String, Tensor>, device: &Device) -> Tensor {
+    r["input_ids"]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .to_device(device)
+        .unwrap()
 }
 
 /// Compares logits (selected columns), log-sum-exp, next-token log-probs and attention maps.
 fn check_against(model: &Gpt2, r: &HashMap<String, Tensor>, prefix: &str) {
-    let ids = input_ids(r);
+    let ids = input_ids(r, model.device());
     let out = model
         .forward(&ids, Mode::Eval, AttentionCapture::All, None)
         .unwrap();
     let logits = model.lm_head(&out.hidden).unwrap();
-    let cols = r["cols"].to_dtype(DType::U32).unwrap();
+    let cols = r["cols"]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .to_device(model.device())
+        .unwrap();
     let sel = logits.index_select(&cols, 2).unwrap();
     let d = max_abs_diff(&sel, &r[&format!("{prefix}.logits_cols")]);
     eprintln!("{prefix}: max |logit diff| {d:.2e}");
@@ -87,29 +70,29 @@ fn check_against(model: &Gpt2, r: &HashMap<String, Tensor>, prefix: &str) {
     assert!(d < TOL, "{prefix} last-layer attention differs by {d}");
 }
 
-fn base() -> Pretrained {
-    Pretrained::from_dir(&fixtures().join("tiny-gpt2"), None, &Device::Cpu).unwrap()
+fn base(device: &Device) -> Pretrained {
+    Pretrained::from_dir(&fixture!("tiny-gpt2"), None, device).unwrap()
 }
 
-fn with_adapter() -> Pretrained {
-    let dir = fixtures();
-    Pretrained::from_dir(
-        &dir.join("tiny-gpt2"),
-        Some(&dir.join("tiny-lora")),
-        &Device::Cpu,
-    )
-    .unwrap()
+fn with_adapter(device: &Device) -> Pretrained {
+    Pretrained::from_dir(&fixture!("tiny-gpt2"), Some(&fixture!("tiny-lora")), device).unwrap()
 }
 
-#[test]
-fn base_model_matches_transformers() {
-    check_against(&base().model, &reference(), "base");
+device_test!(
+    base_model_matches_transformers,
+    base_model_matches_transformers_on
+);
+fn base_model_matches_transformers_on(device: &Device) {
+    check_against(&base(device).model, &reference(), "base");
 }
 
-#[test]
-fn adapter_matches_peft_and_differs_from_base() {
+device_test!(
+    adapter_matches_peft_and_differs_from_base,
+    adapter_matches_peft_and_differs_from_base_on
+);
+fn adapter_matches_peft_and_differs_from_base_on(device: &Device) {
     let r = reference();
-    let adapted = with_adapter();
+    let adapted = with_adapter(device);
     check_against(&adapted.model, &r, "lora");
     let d = max_abs_diff(&r["base.logits_cols"], &r["lora.logits_cols"]);
     assert!(
@@ -118,17 +101,23 @@ fn adapter_matches_peft_and_differs_from_base() {
     );
 }
 
-#[test]
-fn merged_adapter_matches_peft_merge() {
+device_test!(
+    merged_adapter_matches_peft_merge,
+    merged_adapter_matches_peft_merge_on
+);
+fn merged_adapter_matches_peft_merge_on(device: &Device) {
     let r = reference();
-    let merged = with_adapter().model.merged().unwrap();
+    let merged = with_adapter(device).model.merged().unwrap();
     check_against(&merged, &r, "merged");
 }
 
-#[test]
-fn greedy_generation_matches_transformers_with_and_without_cache() {
+device_test!(
+    greedy_generation_matches_transformers_with_and_without_cache,
+    greedy_generation_matches_transformers_with_and_without_cache_on
+);
+fn greedy_generation_matches_transformers_with_and_without_cache_on(device: &Device) {
     let r = reference();
-    let model = with_adapter().model;
+    let model = with_adapter(device).model;
     let expected: Vec<u32> = r["lora.greedy"]
         .to_dtype(DType::U32)
         .unwrap()
@@ -142,34 +131,35 @@ fn greedy_generation_matches_transformers_with_and_without_cache() {
     assert_eq!(uncached, expected);
 }
 
-#[test]
-fn generation_stops_at_n_positions() {
-    let model = base().model;
+device_test!(
+    generation_stops_at_n_positions,
+    generation_stops_at_n_positions_on
+);
+fn generation_stops_at_n_positions_on(device: &Device) {
+    let model = base(device).model;
     let limit = model.config().n_positions;
     let out = generate::greedy(&model, &[1, 2, 3], limit * 2, true).unwrap();
     assert_eq!(out.len(), limit);
 }
 
-#[test]
-fn lora_gradients_match_peft() {
+device_test!(lora_gradients_match_peft, lora_gradients_match_peft_on);
+fn lora_gradients_match_peft_on(device: &Device) {
     let r = reference();
-    let dir = fixtures();
-    let device = Device::Cpu;
-    let mut config = LoraConfig::from_file(&dir.join("tiny-lora/adapter_config.json")).unwrap();
+    let mut config = LoraConfig::from_file(&fixture!("tiny-lora/adapter_config.json")).unwrap();
     config.lora_dropout = 0.0;
-    let weights = dir.join("tiny-gpt2/model.safetensors");
+    let weights = fixture!("tiny-gpt2/model.safetensors");
     let tensors = infinito_model::pretrained::normalize_names(
-        infinito_checkpoint::load_tensors(&weights, None, &device).unwrap(),
+        infinito_checkpoint::load_tensors(&weights, None, device).unwrap(),
     )
     .unwrap();
     let gpt2_config =
-        infinito_model::Gpt2Config::from_file(&dir.join("tiny-gpt2/config.json")).unwrap();
+        infinito_model::Gpt2Config::from_file(&fixture!("tiny-gpt2/config.json")).unwrap();
     let p =
-        Pretrained::from_tensors(&gpt2_config, tensors, Some(config), &device, &weights).unwrap();
+        Pretrained::from_tensors(&gpt2_config, tensors, Some(config), device, &weights).unwrap();
     let adapter = p.adapter.as_ref().unwrap();
-    lora::load_adapter_weights(&adapter.varmap, &dir.join("tiny-lora"), &device).unwrap();
+    lora::load_adapter_weights(&adapter.varmap, &fixture!("tiny-lora"), device).unwrap();
 
-    let ids = input_ids(&r);
+    let ids = input_ids(&r, device);
     let t = ids.dim(1).unwrap();
     let out = p
         .model
@@ -212,46 +202,45 @@ fn lora_gradients_match_peft() {
     }
 }
 
-#[test]
-fn adapter_round_trips_through_a_peft_directory() {
-    let adapted = with_adapter();
+device_test!(
+    adapter_round_trips_through_a_peft_directory,
+    adapter_round_trips_through_a_peft_directory_on
+);
+fn adapter_round_trips_through_a_peft_directory_on(device: &Device) {
+    let adapted = with_adapter(device);
     let dir = tempfile::tempdir().unwrap();
     adapted.adapter.as_ref().unwrap().save(dir.path()).unwrap();
-    let reloaded = Pretrained::from_dir(
-        &fixtures().join("tiny-gpt2"),
-        Some(dir.path()),
-        &Device::Cpu,
-    )
-    .unwrap();
-    let ids = input_ids(&reference());
+    let reloaded = Pretrained::from_dir(&fixture!("tiny-gpt2"), Some(dir.path()), device).unwrap();
+    let ids = input_ids(&reference(), device);
     let a = adapted.model.logits(&ids).unwrap();
     let b = reloaded.model.logits(&ids).unwrap();
     assert_eq!(max_abs_diff(&a, &b), 0.0);
 }
 
-#[test]
-fn fresh_adapter_is_an_exact_no_op() {
-    let dir = fixtures();
-    let device = Device::Cpu;
-    let weights = dir.join("tiny-gpt2/model.safetensors");
+device_test!(
+    fresh_adapter_is_an_exact_no_op,
+    fresh_adapter_is_an_exact_no_op_on
+);
+fn fresh_adapter_is_an_exact_no_op_on(device: &Device) {
+    let weights = fixture!("tiny-gpt2/model.safetensors");
     let tensors = infinito_model::pretrained::normalize_names(
-        infinito_checkpoint::load_tensors(&weights, None, &device).unwrap(),
+        infinito_checkpoint::load_tensors(&weights, None, device).unwrap(),
     )
     .unwrap();
-    let config = infinito_model::Gpt2Config::from_file(&dir.join("tiny-gpt2/config.json")).unwrap();
+    let config = infinito_model::Gpt2Config::from_file(&fixture!("tiny-gpt2/config.json")).unwrap();
     let p = Pretrained::from_tensors(
         &config,
         tensors,
         Some(LoraConfig::new(8, 32.0, 0.1)),
-        &device,
+        device,
         &weights,
     )
     .unwrap();
     assert_eq!(p.adapter.as_ref().unwrap().trainable_vars().len(), 12);
-    let ids = input_ids(&reference());
+    let ids = input_ids(&reference(), device);
     let d = max_abs_diff(
         &p.model.logits(&ids).unwrap(),
-        &base().model.logits(&ids).unwrap(),
+        &base(device).model.logits(&ids).unwrap(),
     );
     assert_eq!(d, 0.0);
 }

@@ -10,6 +10,7 @@ use infinito_model::pretrained::random_weights;
 use infinito_model::sampling::{Sampler, SamplingConfig};
 use infinito_model::{Gpt2Config, LoraConfig, Mode};
 use infinito_phi::PhiConfig;
+use infinito_testutil::max_abs_diff_slices;
 
 const VOCAB: usize = 97;
 
@@ -52,13 +53,6 @@ fn full_forward_last_logits(hybrid: &mut Hybrid, ids: &[u32]) -> Vec<f32> {
         .unwrap()
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn incremental_logits_equal_full_hybrid_forwards_and_differ_from_gpt2() {
     let mut hybrid = hybrid_with_memory();
@@ -79,12 +73,12 @@ fn incremental_logits_equal_full_hybrid_forwards_and_differ_from_gpt2() {
     let mut memory_effect = 0.0f32;
     for (k, (step, gpt2)) in steps.iter().zip(&plain).enumerate() {
         let full = full_forward_last_logits(&mut hybrid, &ids[..5 + k]);
-        let d = max_diff(step, &full);
+        let d = max_abs_diff_slices(step, &full);
         assert!(
             d < 1e-4,
             "step {k}: incremental vs full hybrid differ by {d}"
         );
-        memory_effect = memory_effect.max(max_diff(step, gpt2));
+        memory_effect = memory_effect.max(max_abs_diff_slices(step, gpt2));
     }
     assert!(
         memory_effect > 1e-3,

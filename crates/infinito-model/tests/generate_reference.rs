@@ -1,16 +1,11 @@
 //! Greedy decoding against transformers' `generate(do_sample=False)` with and without a
 //! repetition penalty (fixture from tools/refgen/generate_ref.py), and the decode loop's limits.
 
-use std::path::{Path, PathBuf};
-
 use candle_core::Device;
 use infinito_model::generate::{generate, GenerationLimits, Gpt2Decoder, StopReason};
 use infinito_model::sampling::{Sampler, SamplingConfig};
 use infinito_model::{score, Gpt2, Pretrained};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+use infinito_testutil::{device_test, fixture};
 
 #[derive(serde::Deserialize)]
 struct Case {
@@ -29,26 +24,28 @@ struct Reference {
 }
 
 fn reference() -> Reference {
-    let text = std::fs::read_to_string(fixtures().join("generate_reference.json")).unwrap();
+    let text = std::fs::read_to_string(fixture!("generate_reference.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
-fn model(name: &str) -> Gpt2 {
-    let adapter = (name == "lora").then(|| fixtures().join("tiny-lora"));
-    Pretrained::from_dir(
-        &fixtures().join("tiny-gpt2"),
-        adapter.as_deref(),
-        &Device::Cpu,
-    )
-    .unwrap()
-    .model
+fn model(name: &str, device: &Device) -> Gpt2 {
+    let adapter = (name == "lora").then(|| fixture!("tiny-lora"));
+    Pretrained::from_dir(&fixture!("tiny-gpt2"), adapter.as_deref(), device)
+        .unwrap()
+        .model
 }
 
-#[test]
-fn greedy_matches_transformers_with_and_without_repetition_penalty() {
+device_test!(
+    greedy_matches_transformers_with_and_without_repetition_penalty,
+    greedy_matches_transformers_on
+);
+fn greedy_matches_transformers_on(device: &Device) {
     let reference = reference();
     assert!(reference.cases.len() >= 12);
-    let models = [("base", model("base")), ("lora", model("lora"))];
+    let models = [
+        ("base", model("base", device)),
+        ("lora", model("lora", device)),
+    ];
     for case in &reference.cases {
         let model = &models.iter().find(|(n, _)| *n == case.model).unwrap().1;
         let mut sampler = Sampler::new(SamplingConfig::greedy(case.repetition_penalty), 0).unwrap();
@@ -98,7 +95,7 @@ fn the_penalty_changes_what_greedy_decoding_produces() {
 #[test]
 fn logprobs_are_the_unprocessed_model_distribution() {
     // The log-probabilities reported for a generation equal a scoring pass over its tokens.
-    let model = model("lora");
+    let model = model("lora", &Device::Cpu);
     let prompt = [464u32, 3450, 286, 10510];
     let mut sampler = Sampler::new(SamplingConfig::greedy(1.3), 0).unwrap();
     let limits = GenerationLimits {
@@ -121,7 +118,7 @@ fn logprobs_are_the_unprocessed_model_distribution() {
 
 #[test]
 fn decoding_stops_at_the_stop_token_and_at_the_context() {
-    let model = model("base");
+    let model = model("base", &Device::Cpu);
     let mut sampler = Sampler::new(SamplingConfig::greedy(1.0), 0).unwrap();
     // Greedy on the base fixture repeats 18942 (see generate_reference.json).
     let limits = GenerationLimits {
@@ -149,7 +146,7 @@ fn decoding_stops_at_the_stop_token_and_at_the_context() {
 
 #[test]
 fn cached_and_uncached_sampling_draw_the_same_tokens() {
-    let model = model("lora");
+    let model = model("lora", &Device::Cpu);
     let config = SamplingConfig::default();
     let limits = GenerationLimits {
         max_new_tokens: 20,

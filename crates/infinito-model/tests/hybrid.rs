@@ -7,6 +7,7 @@ use infinito_model::loss::{hybrid_loss, LossWeights, PhiGrad, PhiLoss, PhiObject
 use infinito_model::pretrained::random_weights;
 use infinito_model::{Gpt2Config, LoraConfig, Mode};
 use infinito_phi::PhiConfig;
+use infinito_testutil::{device_test, fixture, max_abs_diff};
 
 fn config(train_base: bool) -> HybridConfig {
     let gpt2 = Gpt2Config::new(97, 32, 32, 2, 4);
@@ -47,19 +48,6 @@ const WEIGHTS: LossWeights = LossWeights {
     phi: 0.6,
 };
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
-}
-
 #[test]
 fn empty_memory_in_eval_gives_plain_gpt2_logits_and_leaves_memory_unchanged() {
     let mut h = hybrid(1);
@@ -70,11 +58,11 @@ fn empty_memory_in_eval_gives_plain_gpt2_logits_and_leaves_memory_unchanged() {
         .forward(&ids, Mode::Eval, AttentionCapture::None, None)
         .unwrap();
     let plain = h.gpt2().lm_head(&plain.hidden).unwrap();
-    assert_eq!(max_diff(&out.logits, &plain), 0.0);
+    assert_eq!(max_abs_diff(&out.logits, &plain), 0.0);
     assert_eq!(h.memory().utilization(), 0.0);
     let again = h.forward(&ids, Mode::Eval).unwrap();
     assert_eq!(
-        max_diff(&out.logits, &again.logits),
+        max_abs_diff(&out.logits, &again.logits),
         0.0,
         "evaluation is deterministic"
     );
@@ -106,7 +94,7 @@ fn training_writes_each_samples_phi_into_memory_and_reads_it_back() {
         .gpt2()
         .forward(&ids, Mode::Eval, AttentionCapture::None, None)
         .unwrap();
-    assert!(max_diff(&out.logits, &h.gpt2().lm_head(&plain.hidden).unwrap()) > 0.0);
+    assert!(max_abs_diff(&out.logits, &h.gpt2().lm_head(&plain.hidden).unwrap()) > 0.0);
     // More writes than slots: utilisation saturates at 1, never beyond.
     for s in 0..4 {
         h.forward(&ids, Mode::Train { seed: s }).unwrap();
@@ -200,20 +188,23 @@ fn state_round_trips_and_training_is_reproducible_from_the_seed() {
         a.forward(&ids, Mode::Eval).unwrap(),
         b.forward(&ids, Mode::Eval).unwrap(),
     );
-    assert_eq!(max_diff(&oa.logits, &ob.logits), 0.0);
-    assert_eq!(max_diff(&oa.phi.phi_estimate, &ob.phi.phi_estimate), 0.0);
+    assert_eq!(max_abs_diff(&oa.logits, &ob.logits), 0.0);
+    assert_eq!(
+        max_abs_diff(&oa.phi.phi_estimate, &ob.phi.phi_estimate),
+        0.0
+    );
     let (ta, tb) = (
         a.forward(&ids, Mode::Train { seed: 4 }).unwrap(),
         b.forward(&ids, Mode::Train { seed: 4 }).unwrap(),
     );
     assert_eq!(
-        max_diff(&ta.logits, &tb.logits),
+        max_abs_diff(&ta.logits, &tb.logits),
         0.0,
         "same seed, same state: same training step"
     );
     let tc = a.forward(&ids, Mode::Train { seed: 5 }).unwrap();
     assert!(
-        max_diff(&ta.logits, &tc.logits) > 0.0,
+        max_abs_diff(&ta.logits, &tc.logits) > 0.0,
         "another seed draws other noise and dropout"
     );
 }
@@ -225,36 +216,38 @@ fn a_trainable_base_is_part_of_the_state() {
     let h = Hybrid::new(cfg, base.clone(), 1, &Device::Cpu).unwrap();
     let state = h.state().unwrap();
     let wte = &state["gpt2.base_model.model.transformer.wte.weight"];
-    assert_eq!(max_diff(wte, &base["transformer.wte.weight"]), 0.0);
+    assert_eq!(max_abs_diff(wte, &base["transformer.wte.weight"]), 0.0);
 }
 
-#[test]
-fn an_original_checkpoint_imports_and_matches_its_evaluation_outputs() {
+device_test!(
+    an_original_checkpoint_imports_and_matches_its_evaluation_outputs,
+    original_checkpoint_matches_on
+);
+fn original_checkpoint_matches_on(device: &Device) {
     use infinito_model::import::import_original;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let path = dir.join("original_hybrid.pt");
-    let tensors = infinito_checkpoint::load_tensors(&path, None, &Device::Cpu).unwrap();
+    let path = fixture!("original_hybrid.pt");
+    let tensors = infinito_checkpoint::load_tensors(&path, None, device).unwrap();
     let imported = import_original(tensors, Some(16.0), &path).unwrap();
     assert_eq!(imported.config.gpt2.n_head, 4);
     assert_eq!(imported.config.gpt2.n_layer, 2);
     assert_eq!(imported.config.memory_slots, 16);
     assert_eq!(imported.config.lora.r, 4);
-    let mut h = Hybrid::new(imported.config, imported.base, 0, &Device::Cpu).unwrap();
+    let mut h = Hybrid::new(imported.config, imported.base, 0, device).unwrap();
     h.load_state(&imported.state).unwrap();
     let expected = infinito_checkpoint::load_tensors(
-        &dir.join("original_hybrid_expected.safetensors"),
+        &fixture!("original_hybrid_expected.safetensors"),
         None,
-        &Device::Cpu,
+        device,
     )
     .unwrap();
     let ids = expected["input_ids"].to_dtype(DType::U32).unwrap();
     let out = h.forward(&ids, Mode::Eval).unwrap();
     let lse = out.logits.log_sum_exp(candle_core::D::Minus1).unwrap();
-    assert!(max_diff(&lse, &expected["logits_lse"]) < 1e-4);
+    assert!(max_abs_diff(&lse, &expected["logits_lse"]) < 1e-4);
     let head = out.logits.narrow(2, 0, 64).unwrap();
-    assert!(max_diff(&head, &expected["logits_head"]) < 1e-4);
+    assert!(max_abs_diff(&head, &expected["logits_head"]) < 1e-4);
     for (name, got) in out.phi.named() {
-        let d = max_diff(got, &expected[&format!("phi.{name}")]);
+        let d = max_abs_diff(got, &expected[&format!("phi.{name}")]);
         assert!(d < 1e-4, "{name} differs by {d}");
     }
 }

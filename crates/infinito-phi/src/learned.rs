@@ -189,21 +189,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn fixture(name: &str) -> HashMap<String, Tensor> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        candle_core::safetensors::load(dir.join(name), &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
+        candle_core::safetensors::load(infinito_testutil::fixture!(name), &Device::Cpu).unwrap()
     }
 
     /// The composed path (what CUDA and other devices run) against PyTorch, on the CPU.
@@ -223,20 +209,21 @@ mod tests {
         for (train, tag) in [(false, "eval"), (true, "train")] {
             let out = phi.forward(&x, Some(a), train).unwrap();
             for (name, got) in out.named() {
-                let diff = max_diff(got, &cases[&format!("t13.{tag}.{name}")]);
+                let diff =
+                    infinito_testutil::max_abs_diff(got, &cases[&format!("t13.{tag}.{name}")]);
                 assert!(diff < 1e-4, "{tag}.{name}: {diff}");
             }
             if train {
                 let grads = out.phi_estimate.sum_all().unwrap().backward().unwrap();
                 let want = &cases["t13.grad.hidden_state"];
-                let rel = max_diff(grads.get(&x).unwrap(), want)
-                    / max_diff(want, &want.zeros_like().unwrap());
+                let rel = infinito_testutil::max_abs_diff(grads.get(&x).unwrap(), want)
+                    / infinito_testutil::max_abs_diff(want, &want.zeros_like().unwrap());
                 assert!(rel < 1e-4, "hidden-state gradient: relative {rel}");
                 let vars = varmap.data().lock().unwrap().clone();
                 let w = "integration_net.transformer_layer.self_attn.in_proj_weight";
                 let want = &cases[&format!("t13.grad.{w}")];
-                let rel = max_diff(grads.get(&vars[w]).unwrap(), want)
-                    / max_diff(want, &want.zeros_like().unwrap());
+                let rel = infinito_testutil::max_abs_diff(grads.get(&vars[w]).unwrap(), want)
+                    / infinito_testutil::max_abs_diff(want, &want.zeros_like().unwrap());
                 assert!(rel < 1e-4, "{w} gradient: relative {rel}");
             }
         }

@@ -3,29 +3,28 @@
 
 use candle_core::{Device, Tensor, Var};
 use infinito_phi::{AttentionFeatures, ComplexityNorm, LearnedPhi, PhiComponents, PhiConfig};
+use infinito_testutil::{device_test, fixture, max_abs_diff};
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 const TOL: f32 = 1e-4;
 const CASES: [usize; 3] = [1, 5, 13];
 
-fn fixture(name: &str) -> HashMap<String, Tensor> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    candle_core::safetensors::load(&path, &Device::Cpu).expect("fixture")
+fn fixture(name: &str, device: &Device) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(fixture!(name), device).expect("fixture")
 }
 
 struct Fixture {
     weights: HashMap<String, Tensor>,
     cases: HashMap<String, Tensor>,
+    device: Device,
 }
 
 impl Fixture {
-    fn load() -> Self {
+    fn load(device: &Device) -> Self {
         Self {
-            weights: fixture("phi_small_weights.safetensors"),
-            cases: fixture("phi_small_cases.safetensors"),
+            weights: fixture("phi_small_weights.safetensors", device),
+            cases: fixture("phi_small_cases.safetensors", device),
+            device: device.clone(),
         }
     }
 
@@ -39,25 +38,9 @@ impl Fixture {
         let mut cfg = LearnedPhi::infer_config(&self.weights, "").unwrap();
         adjust(&mut cfg);
         let (phi, _varmap) =
-            LearnedPhi::from_config_and_state_dict(cfg, &self.weights, "", &Device::Cpu).unwrap();
+            LearnedPhi::from_config_and_state_dict(cfg, &self.weights, "", &self.device).unwrap();
         phi
     }
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims(), "shapes differ");
-    let a = a.to_dtype(candle_core::DType::F32).unwrap();
-    let b = b.to_dtype(candle_core::DType::F32).unwrap();
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn max_abs(a: &Tensor) -> f32 {
@@ -82,9 +65,12 @@ fn compare_outputs(fx: &Fixture, out: &PhiComponents, key: &str) -> f32 {
     worst
 }
 
-#[test]
-fn config_is_inferred_from_shapes() {
-    let fx = Fixture::load();
+device_test!(
+    config_is_inferred_from_shapes,
+    config_is_inferred_from_shapes_on
+);
+fn config_is_inferred_from_shapes_on(device: &Device) {
+    let fx = Fixture::load(device);
     let cfg = LearnedPhi::infer_config(&fx.weights, "").unwrap();
     assert_eq!((cfg.hidden_dim, cfg.num_heads), (32, 3));
     assert_eq!(
@@ -98,9 +84,9 @@ fn config_is_inferred_from_shapes() {
     );
 }
 
-#[test]
-fn eval_outputs_match_pytorch() {
-    let fx = Fixture::load();
+device_test!(eval_outputs_match_pytorch, eval_outputs_match_pytorch_on);
+fn eval_outputs_match_pytorch_on(device: &Device) {
+    let fx = Fixture::load(device);
     let phi = fx.module(|_| {});
     for t in CASES {
         let x = fx.get(&format!("t{t}.hidden_state"));
@@ -118,9 +104,12 @@ fn eval_outputs_match_pytorch() {
     }
 }
 
-#[test]
-fn defect_fix_options_match_pytorch() {
-    let fx = Fixture::load();
+device_test!(
+    defect_fix_options_match_pytorch,
+    defect_fix_options_match_pytorch_on
+);
+fn defect_fix_options_match_pytorch_on(device: &Device) {
+    let fx = Fixture::load(device);
     let per_sample = fx.module(|c| c.complexity_norm = ComplexityNorm::PerSample);
     let entropy = fx.module(|c| c.attention_features = AttentionFeatures::Entropy);
     for t in CASES {
@@ -133,14 +122,17 @@ fn defect_fix_options_match_pytorch() {
     }
 }
 
-#[test]
-fn train_forward_outputs_buffers_and_gradients_match_pytorch() {
-    let fx = Fixture::load();
+device_test!(
+    train_forward_outputs_buffers_and_gradients_match_pytorch,
+    train_forward_outputs_buffers_and_gradients_match_pytorch_on
+);
+fn train_forward_outputs_buffers_and_gradients_match_pytorch_on(device: &Device) {
+    let fx = Fixture::load(device);
     for t in CASES {
         let (phi, varmap) = {
             let mut cfg = LearnedPhi::infer_config(&fx.weights, "").unwrap();
             cfg.dropout = 0.0;
-            LearnedPhi::from_config_and_state_dict(cfg, &fx.weights, "", &Device::Cpu).unwrap()
+            LearnedPhi::from_config_and_state_dict(cfg, &fx.weights, "", device).unwrap()
         };
         let x = Var::from_tensor(fx.get(&format!("t{t}.hidden_state"))).unwrap();
         let a = Var::from_tensor(fx.get(&format!("t{t}.attention_weights"))).unwrap();
@@ -199,10 +191,13 @@ fn phi_param_count(fx: &Fixture) -> usize {
         .count()
 }
 
-#[test]
-fn gradients_reach_the_inputs_and_every_parameter() {
-    let fx = Fixture::load();
-    let (phi, varmap) = LearnedPhi::from_state_dict(&fx.weights, None, &Device::Cpu).unwrap();
+device_test!(
+    gradients_reach_the_inputs_and_every_parameter,
+    gradients_reach_the_inputs_and_every_parameter_on
+);
+fn gradients_reach_the_inputs_and_every_parameter_on(device: &Device) {
+    let fx = Fixture::load(device);
+    let (phi, varmap) = LearnedPhi::from_state_dict(&fx.weights, None, device).unwrap();
     let x = Var::from_tensor(fx.get("t13.hidden_state")).unwrap();
     let a = Var::from_tensor(fx.get("t13.attention_weights")).unwrap();
     // Eval mode: in train mode a conv bias before BatchNorm has an exactly zero gradient.

@@ -1,24 +1,17 @@
 //! The Gaussian measures against the independent numpy / scipy / scikit-learn implementation of
 //! tools/refgen/gaussian_ref.py (fixtures gaussian_ref.json and gaussian_hidden.safetensors).
 
-use std::path::{Path, PathBuf};
-
 use candle_core::Device;
 use infinito_phi::gaussian::{
     gaussian_phi, minimum_information_bipartition, phi_g, phi_star, ChannelMode, CovarianceOptions,
     GaussianOptions, LaggedCovariance, Matrix, Measure, Partition, Search, SearchOptions,
     Shrinkage, TimeSeries,
 };
+use infinito_testutil::fixture;
 use serde_json::Value;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
 fn reference() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture("gaussian_ref.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixture!("gaussian_ref.json")).unwrap()).unwrap()
 }
 
 fn f(v: &Value) -> f64 {
@@ -192,7 +185,7 @@ fn estimates_match_numpy_and_scikit_learn() {
 #[test]
 fn hidden_state_channels_match_the_reference() {
     let tensors =
-        candle_core::safetensors::load(fixture("gaussian_hidden.safetensors"), &Device::Cpu)
+        candle_core::safetensors::load(fixture!("gaussian_hidden.safetensors"), &Device::Cpu)
             .unwrap();
     let hidden = &tensors["hidden_state"];
     let reference = reference();

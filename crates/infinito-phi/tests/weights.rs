@@ -44,10 +44,8 @@ fn phi_values(phi: &LearnedPhi, x: &Tensor, a: &Tensor, train: bool) -> Vec<f32>
 }
 
 fn assert_close(a: &[f32], b: &[f32]) {
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(b) {
-        assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
-    }
+    let d = infinito_testutil::max_abs_diff_slices(a, b);
+    assert!(d < 1e-5, "{a:?} vs {b:?}");
 }
 
 #[test]

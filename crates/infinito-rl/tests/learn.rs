@@ -1,23 +1,13 @@
 //! The learning loop through the public API: callbacks see every step, rollouts are whole,
 //! schedules follow SB3's progress, runs are deterministic, and PPO learns CartPole.
 
+mod common;
+
+use common::small_config;
 use infinito_rl::{
     evaluate, Callback, CartPole, Control, LearnOutcome, NetArch, Ppo, PpoConfig, Result, Schedule,
     StepRecord, UpdateStats,
 };
-
-fn small_config() -> PpoConfig {
-    PpoConfig {
-        n_steps: 64,
-        batch_size: 16,
-        n_epochs: 2,
-        net_arch: NetArch {
-            pi: vec![16, 16],
-            vf: vec![16, 16],
-        },
-        ..PpoConfig::default()
-    }
-}
 
 /// A step as seen by the callback: counter, episode ended, (return, length) if reported.
 type SeenStep = (u64, bool, Option<(f64, u64)>);

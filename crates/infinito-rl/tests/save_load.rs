@@ -1,21 +1,11 @@
 //! Saving and loading agents: the file holds SB3's tensor names, and a loaded agent continues
 //! exactly as the one that was saved.
 
-use infinito_rl::{Callback, CartPole, NetArch, Ppo, PpoConfig, Result, UpdateStats};
-use std::collections::HashMap;
+mod common;
 
-fn config() -> PpoConfig {
-    PpoConfig {
-        n_steps: 64,
-        batch_size: 16,
-        n_epochs: 2,
-        net_arch: NetArch {
-            pi: vec![16, 16],
-            vf: vec![16, 16],
-        },
-        ..PpoConfig::default()
-    }
-}
+use common::small_config;
+use infinito_rl::{Callback, CartPole, Ppo, PpoConfig, Result, UpdateStats};
+use std::collections::HashMap;
 
 #[derive(Default)]
 struct Updates(Vec<UpdateStats>);
@@ -44,7 +34,7 @@ fn outputs(agent: &Ppo) -> Vec<(Vec<f32>, f32)> {
 fn a_loaded_agent_continues_identically() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.safetensors");
-    let mut agent = Ppo::new(4, 2, config(), 3).unwrap();
+    let mut agent = Ppo::new(4, 2, small_config(), 3).unwrap();
     agent.learn(&mut CartPole::new(0), 128, &mut ()).unwrap();
     agent.save(&path).unwrap();
 

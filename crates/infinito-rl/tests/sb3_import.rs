@@ -3,18 +3,13 @@
 //! actions for a set of observations.
 
 use infinito_rl::{ConfigOverrides, Ppo, Schedule};
+use infinito_testutil::fixture;
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+use std::path::Path;
 
 fn expected() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture("sb3_expected.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixture!("sb3_expected.json")).unwrap()).unwrap()
 }
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -30,7 +25,7 @@ fn imported_agents_compute_what_sb3_computes() {
     let all = expected();
     for name in ["sb3_small", "sb3_default"] {
         let import = Ppo::from_sb3_zip(
-            &fixture(&format!("{name}.zip")),
+            &fixture!(&format!("{name}.zip")),
             &ConfigOverrides::default(),
         )
         .unwrap();
@@ -104,7 +99,7 @@ fn overrides_replace_the_imported_hyper_parameters() {
         ent_coef: Some(0.02),
         max_grad_norm: Some(0.3),
     };
-    let agent = Ppo::from_sb3_zip(&fixture("sb3_default.zip"), &overrides)
+    let agent = Ppo::from_sb3_zip(&fixture!("sb3_default.zip"), &overrides)
         .unwrap()
         .agent;
     let c = agent.config();
@@ -160,7 +155,7 @@ fn unusable_files_give_one_line_errors() {
     std::fs::write(&text, "not an archive").unwrap();
     assert!(import_error(&text).contains("not a zip archive"));
 
-    let small = members(&fixture("sb3_small.zip"));
+    let small = members(&fixture!("sb3_small.zip"));
     let without_policy: Vec<_> = small
         .iter()
         .filter(|(n, _)| n != "policy.pth")
@@ -171,7 +166,7 @@ fn unusable_files_give_one_line_errors() {
     assert!(import_error(&path).contains("no policy.pth"));
 
     // The small agent's data with the default agent's 128-wide weights.
-    let default_policy = members(&fixture("sb3_default.zip"))
+    let default_policy = members(&fixture!("sb3_default.zip"))
         .into_iter()
         .find(|(n, _)| n == "policy.pth")
         .unwrap();

@@ -12,11 +12,6 @@ use tokenizers::Tokenizer;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const WIKITEXT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/wikitext-2"
-);
-
 /// A word-level tokenizer splitting on whitespace; unknown words map to `<unk>` (0).
 fn word_tokenizer(words: &[&str]) -> Result<Tokenizer, Box<dyn std::error::Error>> {
     let vocab: serde_json::Map<String, serde_json::Value> = ["<unk>", "<eos>"]
@@ -282,11 +277,10 @@ fn batches_are_seeded_complete_and_resumable() -> TestResult {
 
 #[test]
 fn wikitext2_valid_split_loads() -> TestResult {
-    let dir = Path::new(WIKITEXT);
-    if !dir.join("valid.txt").is_file() {
-        println!("skipped: {} not present", dir.join("valid.txt").display());
+    let Some(dir) = infinito_testutil::shared_data("wikitext-2/valid.txt") else {
         return Ok(());
-    }
+    };
+    let dir = dir.parent().ok_or("no parent")?;
     let tok = word_tokenizer(&["the", ",", ".", "of", "and", "in", "<unk>", "="])?;
     let cache = tempfile::tempdir()?;
     let (windows, status) = load_split(dir, Split::Valid, &tok, Some(cache.path()), 256, 1)?;
