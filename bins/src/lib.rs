@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use candle_core::Device;
 
+pub mod meta;
+pub mod original_run;
 pub mod scheduler_cli;
 
 /// An error in what the user asked for (flag values, paths): one line, exit status 2.

@@ -180,6 +180,9 @@ pub struct SessionArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Do not write TensorBoard event files into <OUTPUT>/tensorboard/.
+    #[arg(long)]
+    pub no_tensorboard: bool,
 }
 
 impl SessionArgs {
@@ -211,6 +214,7 @@ impl SessionArgs {
             keep_every: self.keep_every,
             stop,
             progress: !self.quiet,
+            tensorboard: !self.no_tensorboard,
         })
     }
 }

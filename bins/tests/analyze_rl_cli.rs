@@ -349,3 +349,35 @@ fn bad_probe_line_names_its_number() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("line 3"), "{err}");
 }
+
+#[test]
+fn a_folder_of_the_original_is_analysed_from_its_sb3_files() {
+    let run =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/infinito-rl/tests/fixtures/sb3_run");
+    let out = analyze_rl(&[run.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["num_timesteps"], 96);
+    let means: Vec<f64> = json["evaluations"]["evaluations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["returns"]["mean"].as_f64().unwrap())
+        .collect();
+    let want = [10.0 / 3.0, 13.0 / 3.0, 11.0 / 3.0];
+    for (m, w) in means.iter().zip(want) {
+        assert!((m - w).abs() < 1e-12, "{means:?}");
+    }
+    assert!(json["newest"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("ppo_infinito_scheduler_final.zip"));
+    let text = analyze_rl(&[run.to_str().unwrap()]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("probe typical"), "{text}");
+    assert!(text.contains("== evaluations =="), "{text}");
+}

@@ -111,6 +111,16 @@ fn finished_session_ends_the_watch() {
 fn empty_and_missing_runs() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().to_str().unwrap();
+    let out = check_progress(&[run]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("not a scheduler run"), "{err}");
+    std::fs::write(
+        dir.path().join("run.json"),
+        r#"{"start_timesteps": 0, "target_timesteps": 64, "start_unix": 0.0, "checkpoint_prefix": "p"}"#,
+    )
+    .unwrap();
     assert!(stdout(&check_progress(&[run])).contains("no steps logged yet"));
     std::fs::write(dir.path().join("metrics.jsonl"), "").unwrap();
     assert_eq!(stdout(&check_progress(&[run, "--json"])).trim(), "null");
@@ -121,4 +131,26 @@ fn empty_and_missing_runs() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no such run directory"), "{err}");
+}
+
+/// The run folder that stable-baselines3's callbacks wrote (tools/refgen/sb3_run_ref.py).
+fn sb3_run() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/infinito-rl/tests/fixtures/sb3_run")
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_folder_of_the_original_shows_its_sb3_files() {
+    let text = stdout(&check_progress(&[&sb3_run()]));
+    assert!(text.contains("stable-baselines3 run folder"), "{text}");
+    assert!(text.contains("steps       96"), "{text}");
+    assert!(text.contains("checkpoints 3 (32, 64, 96)"), "{text}");
+    assert!(text.contains("best model"), "{text}");
+    let json: Value =
+        serde_json::from_str(&stdout(&check_progress(&[&sb3_run(), "--json"]))).unwrap();
+    assert_eq!(json["format"], "stable-baselines3");
+    assert_eq!(json["evaluations"]["best"]["timestep"], 64);
+    assert_eq!(json["best_model"]["probes"].as_array().unwrap().len(), 3);
 }

@@ -373,3 +373,16 @@ fn bad_input_gives_one_line_errors_and_exit_status_2() {
         "context",
     );
 }
+
+#[test]
+fn a_stable_baselines3_agent_is_not_a_language_model() {
+    let zip = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/infinito-rl/tests/fixtures/sb3_run/best_model/best_model.zip");
+    let out = generate(&["--checkpoint", zip.to_str().unwrap(), "--prompt", "Hi"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("stable-baselines3 agent"), "{err}");
+    assert!(err.contains("has no language model"), "{err}");
+    assert!(err.contains("train_base_more checkpoint"), "{err}");
+}

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -143,6 +144,99 @@ fn a_run_writes_every_file() {
         .unwrap()
         .unwrap();
     assert_eq!(meta["format"], "infinito.trainer.v1");
+    tensorboard_matches_the_logs(&run, &steps);
+}
+
+/// The TensorBoard scalars of a run: tag -> [(step, value)].
+fn tensorboard(run: &Path) -> BTreeMap<String, Vec<(i64, f32)>> {
+    let dir = run.join("tensorboard");
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "one event file per session");
+    let mut series: BTreeMap<String, Vec<(i64, f32)>> = BTreeMap::new();
+    for event in infinito_train::tensorboard::read_events(&files[0]).unwrap() {
+        for v in event.summary.map(|s| s.value).unwrap_or_default() {
+            let value = v.simple_value.unwrap();
+            series.entry(v.tag).or_default().push((event.step, value));
+        }
+    }
+    series
+}
+
+/// SB3's tags hold the numbers of `updates.jsonl`, `metrics.jsonl` and the evaluations.
+fn tensorboard_matches_the_logs(run: &Path, steps: &[serde_json::Value]) {
+    let series = tensorboard(run);
+    for tag in [
+        "rollout/ep_rew_mean",
+        "rollout/ep_len_mean",
+        "train/approx_kl",
+        "train/clip_fraction",
+        "train/entropy_loss",
+        "train/policy_gradient_loss",
+        "train/value_loss",
+        "train/explained_variance",
+        "train/learning_rate",
+        "train/loss",
+        "time/fps",
+        "eval/mean_reward",
+        "infinito/phi",
+        "infinito/c",
+        "infinito/perplexity",
+        "infinito/action_share/TEXT",
+        "infinito/reward/phi_band",
+    ] {
+        assert!(series.contains_key(tag), "{tag} missing");
+    }
+    let updates: Vec<serde_json::Value> = std::fs::read_to_string(run.join("updates.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (tag, key) in [
+        ("train/approx_kl", "approx_kl"),
+        ("train/value_loss", "value_loss"),
+        ("train/learning_rate", "learning_rate"),
+    ] {
+        let want: Vec<(i64, f32)> = updates
+            .iter()
+            .map(|u| {
+                (
+                    u["num_timesteps"].as_i64().unwrap(),
+                    u[key].as_f64().unwrap() as f32,
+                )
+            })
+            .collect();
+        assert_eq!(series[tag], want, "{tag}");
+    }
+    // Episodes end every 8 steps: by step 32 four have ended, by 64 eight.
+    let returns: Vec<f64> = steps
+        .iter()
+        .filter_map(|s| s["episode_return"].as_f64())
+        .collect();
+    let mean = |r: &[f64]| (r.iter().sum::<f64>() / r.len() as f64) as f32;
+    assert_eq!(
+        series["rollout/ep_rew_mean"],
+        vec![(32, mean(&returns[..4])), (64, mean(&returns))]
+    );
+    assert_eq!(series["rollout/ep_len_mean"], vec![(32, 8.0), (64, 8.0)]);
+    let phi: Vec<(i64, f32)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["timestep"].as_i64().unwrap(),
+                s["phi"].as_f64().unwrap() as f32,
+            )
+        })
+        .collect();
+    assert_eq!(series["infinito/phi"], phi);
+    let shares: f32 = ["TEXT", "PHI", "MIXED"]
+        .iter()
+        .map(|a| series[&format!("infinito/action_share/{a}")][0].1)
+        .sum();
+    assert!((shares - 100.0).abs() < 1e-3);
+    assert_eq!(series["eval/mean_reward"].len(), 2);
 }
 
 #[test]

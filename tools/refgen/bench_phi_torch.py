@@ -5,7 +5,7 @@ Same shapes and cases as crates/infinito-phi/benches/phi_kernel.rs: D=768, H=12,
 `phi_forward_backward_train` (train mode, dropout 0.1, backward of phi_estimate.mean() into every
 parameter; the inputs need no gradient).
 
-    python tools/refgen/bench_phi_torch.py [--threads 2] [--filter phi_forward_eval/B4_T128]
+    python tools/refgen/bench_phi_torch.py [--threads 2] [--filter phi_forward_eval/B4_T128] [--device cuda]
 """
 
 import argparse
@@ -22,13 +22,15 @@ from phi_ref import ImprovedIITMetricsV2, causal_attention  # noqa: E402
 SHAPES = [(4, 128), (16, 256)]
 
 
-def timed(fn, min_time=3.0, min_iters=10):
+def timed(fn, min_time=3.0, min_iters=10, sync=lambda: None):
     fn()  # warm-up
+    sync()
     times = []
     start = time.perf_counter()
     while len(times) < min_iters or time.perf_counter() - start < min_time:
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e3, min(times) * 1e3, len(times)
 
@@ -37,17 +39,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--filter", default="", help="only the cases whose name contains this")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    model = ImprovedIITMetricsV2(768, 12)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    model = ImprovedIITMetricsV2(768, 12).to(device)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
     for b, t in SHAPES:
         if args.filter and f"B{b}_T{t}" not in args.filter and "/" in args.filter:
             continue
         x = torch.randn(b, t, 768, generator=gen)
-        a = causal_attention(b, 12, t, gen)
+        a = causal_attention(b, 12, t, gen).to(device)
+        x = x.to(device)
 
         def fwd():
             model.eval()
@@ -63,7 +69,7 @@ def main():
             case = f"{name}/B{b}_T{t}"
             if args.filter not in case:
                 continue
-            median, best, n = timed(fn)
+            median, best, n = timed(fn, sync=sync)
             print(f"{case}: {median:.1f} ms median, {best:.1f} ms min ({n} runs)")
 
 

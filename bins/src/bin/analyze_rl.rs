@@ -1,6 +1,8 @@
 //! `analyze_rl`: the report of a scheduler run (actions overall and per phase, reward curve and
 //! trend, PHI/C/perplexity, episodes, evaluations) with PNG plots; or, with `--checkpoint` and
-//! `--probe`, the policy's probabilities, value and action for given observations.
+//! `--probe`, the policy's probabilities, value and action for given observations. A folder
+//! written by the original (stable-baselines3 checkpoints and `evaluations.npz`) gets its
+//! steps, evaluation analysis, best model and probed policies.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,11 +16,14 @@ use infinito_rl::analysis::report::{RunAnalysis, RunData};
 use infinito_rl::session::checkpoint::load_agent;
 use infinito_rl::ConfigOverrides;
 
-/// Reports on a scheduler run directory (written by train_phi_text_scheduler or
-/// continue_training_rl) and writes plots to <RUN_DIR>/analysis/. With --checkpoint and --probe,
-/// prints one JSON line per observation instead: {"obs", "probs", "value", "action"}.
+/// Reports on a scheduler run: actions, reward, PHI, evaluations, plots and policy probes.
+///
+/// RUN_DIR is written by train_phi_text_scheduler or continue_training_rl (plots go to
+/// <RUN_DIR>/analysis/), or by the original (stable-baselines3 checkpoints and
+/// evaluations.npz). With --checkpoint and --probe, prints one JSON line per observation
+/// instead: {"obs", "probs", "value", "action"}.
 #[derive(Parser, Debug)]
-#[command(version, about, args_override_self = true)]
+#[command(args_override_self = true)]
 struct Args {
     /// The run directory.
     #[arg(default_value = "outputs/rl_phi_text_scheduler")]
@@ -63,6 +68,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let (Some(checkpoint), Some(observations)) = (&args.checkpoint, &args.probe) {
         return probe(checkpoint, observations);
     }
+    if infinito::original_run::report_original(&args.run_dir, args.json)? {
+        return Ok(());
+    }
     let data = RunData::load(&args.run_dir)?;
     let mut analysis = RunAnalysis::of(&data, args.phases as usize, args.buckets as usize);
     if !args.no_plots {
@@ -82,5 +90,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
 }

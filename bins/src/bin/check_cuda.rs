@@ -14,14 +14,16 @@ use clap::Parser;
 #[cfg(not(feature = "cuda"))]
 const CPU_ONLY: u8 = 3;
 
-/// Checks CUDA: build support, devices, and a matmul on each device. Exit status 0: CUDA works;
-/// 1: built with CUDA but no device works; 2: bad flags; 3: this build is CPU-only.
+/// Checks CUDA: build support, devices, and a matmul on each device.
+///
+/// Exit status 0: CUDA works; 1: built with CUDA but no device works; 2: bad flags; 3: this
+/// build is CPU-only.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None, args_override_self = true)]
+#[command(args_override_self = true)]
 struct Args {}
 
 fn main() -> ExitCode {
-    Args::parse();
+    infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"));
     check()
 }
 

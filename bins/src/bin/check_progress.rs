@@ -1,6 +1,7 @@
 //! `check_progress`: the live state of a scheduler run from its files: steps done of the target,
 //! elapsed time, rate, ETA, last checkpoint, recent reward, action shares, evaluations, and
-//! whether it finished.
+//! whether it finished. A folder written by the original (stable-baselines3 checkpoints and
+//! `evaluations.npz`) gets its steps, evaluations, best model and probed policies.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ const SHOWN_EVALUATIONS: usize = 10;
 
 /// Shows where a scheduler run (train_phi_text_scheduler / continue_training_rl) stands.
 #[derive(Parser, Debug)]
-#[command(version, about, args_override_self = true)]
+#[command(args_override_self = true)]
 struct Args {
     /// The run directory.
     #[arg(default_value = "outputs/rl_phi_text_scheduler")]
@@ -35,6 +36,9 @@ struct Args {
 
 /// Prints the state once; true when the run finished.
 fn show(args: &Args) -> anyhow::Result<bool> {
+    if infinito::original_run::report_original(&args.run_dir, args.json)? {
+        return Ok(true);
+    }
     let progress = LiveProgress::read(&args.run_dir, args.recent as usize, SystemTime::now())?;
     if args.json {
         println!("{}", serde_json::to_string(&progress)?);
@@ -66,5 +70,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
 }

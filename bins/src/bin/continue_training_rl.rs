@@ -15,10 +15,12 @@ use infinito_rl::session::files::{list_checkpoints, ENV_CONFIG_FILE};
 use infinito_rl::{ConfigOverrides, Env, Schedule};
 use infinito_train::interrupt::install_ctrlc_handler;
 
-/// Continues training a scheduler agent. The step counter goes on from the checkpoint's, and so
-/// do checkpoint names. Overrides take effect from the first update.
+/// Continues training a scheduler agent (ours or a stable-baselines3 .zip).
+///
+/// The step counter goes on from the checkpoint's, and so do checkpoint names. Overrides take
+/// effect from the first update.
 #[derive(Parser, Debug)]
-#[command(version, about, args_override_self = true)]
+#[command(args_override_self = true)]
 struct Args {
     /// A checkpoint directory of ours (periodic, best_model, final or interrupted), a run
     /// directory (its newest checkpoint is used), or a stable-baselines3 PPO .zip.
@@ -153,5 +155,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
 }

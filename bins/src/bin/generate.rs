@@ -30,10 +30,9 @@ const DEFAULT_CHECKPOINTS: [&str; 2] = [
     "runs/train_base_more/checkpoints/last.safetensors",
 ];
 
-/// Text generation with a trained INFINITO hybrid or GPT-2 (+LoRA), and a generation-quality
-/// report.
+/// Generates text with a trained INFINITO hybrid or GPT-2 (+LoRA), or a generation-quality report.
 #[derive(Parser, Debug)]
-#[command(version, about, args_override_self = true)]
+#[command(args_override_self = true)]
 struct Args {
     /// A train_base_more checkpoint (.safetensors), a scheduler checkpoint directory (holding
     /// model.safetensors), the original trainer's .pt, or a Hugging Face GPT-2 directory.
@@ -178,6 +177,12 @@ fn load(path: &Path, adapter: Option<&Path>, device: &Device) -> anyhow::Result<
     } else {
         path.to_path_buf()
     };
+    if infinito_rl::sb3::is_sb3_zip(&file) {
+        return Err(input_error!(
+            "--checkpoint {}: a stable-baselines3 agent (the scheduler's policy) has no language model; pass the model it trained instead: a train_base_more checkpoint, a scheduler checkpoint directory of ours, the original's .pt, or a Hugging Face GPT-2 directory",
+            path.display()
+        ));
+    }
     let (hybrid, tokenizer) = load_for_eval(&file, device).with_context(context)?;
     Ok(Loaded {
         model: Generator::Hybrid(Box::new(hybrid)),
@@ -546,5 +551,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
 }

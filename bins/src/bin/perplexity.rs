@@ -15,7 +15,7 @@ use tokenizers::Tokenizer;
 
 /// Per-token log-probabilities, mean negative log-likelihood and perplexity of a text.
 #[derive(Parser, Debug)]
-#[command(version, about, args_override_self = true)]
+#[command(args_override_self = true)]
 struct Args {
     /// Hugging Face GPT-2 directory, or a checkpoint file of train_base_more (or of the original
     /// trainer, `.pt`) to score with the hybrid model.
@@ -158,5 +158,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
 }

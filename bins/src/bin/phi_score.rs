@@ -16,12 +16,14 @@ use infinito_phi::gaussian::{
 };
 use infinito_phi::{statistical, AttentionFeatures, ComplexityNorm, LearnedPhi, PhiConfig};
 
-/// Scores hidden states `<prefix>hidden_state` [B,T,D] (and optional attention maps
-/// `<prefix>attention_weights` [B,H,T,T]) read from a safetensors file: the learned PHI in eval
-/// mode, the parameter-free statistical measures, or the Gaussian integrated-information
+/// Scores saved hidden states with the learned PHI, statistical measures or Gaussian Phi.
+///
+/// Reads hidden states `<prefix>hidden_state` [B,T,D] (and optional attention maps
+/// `<prefix>attention_weights` [B,H,T,T]) from a safetensors file and computes the learned PHI
+/// in eval mode, the parameter-free statistical measures, or the Gaussian integrated-information
 /// measures (Phi_SI, Phi_MI, Phi*, Phi_G across the minimum information bipartition, in nats).
 #[derive(Parser, Debug)]
-#[command(version, args_override_self = true)]
+#[command(args_override_self = true)]
 struct Args {
     /// PHI weights: safetensors or PyTorch .pt state dict (a bare PHI state dict, or a hybrid
     /// model's with the `iit_metrics.` prefix, possibly inside `model_state_dict`). Without it, a
@@ -457,5 +459,5 @@ fn print_table(named: &[(&str, Vec<f32>)]) {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
 }

@@ -13,13 +13,18 @@ use infinito_train::interrupt::install_ctrlc_handler;
 use infinito_train::setup::prepare;
 use infinito_train::{RunArgs, RunConfig, StopReason, Trainer};
 
-/// Trains the base hybrid model more (the guide's option 2). Without --model and --data it trains
-/// a small built-in model from scratch on a built-in corpus.
+/// Trains the INFINITO hybrid: GPT-2 + LoRA + PHI memory + learned PHI (the guide's option 2).
+///
+/// Without --model and --data it trains a small built-in model from scratch on a built-in
+/// corpus.
 #[derive(Parser, Debug)]
-#[command(version, about, args_override_self = true)]
+#[command(args_override_self = true)]
 struct Args {
     #[command(flatten)]
     run: RunArgs,
+    /// Do not write TensorBoard event files into <OUTPUT>/tensorboard/.
+    #[arg(long)]
+    no_tensorboard: bool,
 }
 
 /// With no model, data or config file, the built-in default is sized to train in a minute or two
@@ -68,7 +73,8 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         cfg.seq_len,
         cfg.output.display()
     );
-    let options = cfg.fit_options(device, stop)?;
+    let mut options = cfg.fit_options(device, stop)?;
+    options.tensorboard = !args.no_tensorboard;
     let width = setup.model.hybrid.config().gpt2.n_embd;
     let model = HybridWithGaussianPhi::new(setup.model, gaussian_phi_log(&cfg, width)?);
     let mut trainer = match &setup.resume_from {
@@ -99,5 +105,5 @@ fn run(mut args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
 }

@@ -13,10 +13,12 @@ use infinito_rl::session::files::{clear_run, RUN_FILE, STATS_FILE};
 use infinito_rl::{Env, Ppo, PpoConfig, Schedule};
 use infinito_train::interrupt::install_ctrlc_handler;
 
-/// Trains a TEXT/PHI/MIXED scheduler with PPO. Each agent step runs --inner-steps real optimizer
-/// updates of the model with the chosen loss weights; files go to --output.
+/// Trains a PPO agent that schedules TEXT/PHI/MIXED training of the hybrid (the guide's option 3).
+///
+/// Each agent step runs --inner-steps real optimizer updates of the model with the chosen loss
+/// weights; files go to --output.
 #[derive(Parser, Debug)]
-#[command(version, about, args_override_self = true)]
+#[command(args_override_self = true)]
 struct Args {
     /// Environment steps (agent decisions) to train.
     #[arg(long, default_value_t = 100_000)]
@@ -114,5 +116,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
 }

@@ -9,6 +9,25 @@
 //! * [`retain_latest`]: deletes all but the newest periodic checkpoints.
 //!
 //! Every error is a [`CheckpointError`] that names the file and displays as one line.
+//!
+//! # Example
+//!
+//! ```
+//! use std::collections::HashMap;
+//!
+//! use candle_core::{Device, Tensor};
+//! use infinito_checkpoint::{load_tensors, save_tensors};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("weights.safetensors");
+//! let weight = Tensor::new(&[[1f32, 2.0], [3.0, 4.0]], &Device::Cpu)?;
+//! let tensors = HashMap::from([("layer.weight".to_string(), weight)]);
+//! save_tensors(&path, &tensors, Some(&serde_json::json!({"step": 7})))?;
+//!
+//! let loaded = load_tensors(&path, None, &Device::Cpu)?;
+//! assert_eq!(loaded["layer.weight"].to_vec2::<f32>()?, [[1.0, 2.0], [3.0, 4.0]]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod atomic;
 mod error;

@@ -30,7 +30,7 @@ impl Mode {
 }
 
 /// The SplitMix64 finaliser: a well-mixed 64-bit hash.
-pub fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -109,7 +109,7 @@ fn hashed_uniform(seed: u64, i: u64) -> f64 {
 }
 
 /// Seeded uniform (0, 1) values shaped like `x`.
-pub fn seeded_uniform(x: &Tensor, seed: u64) -> Result<Tensor> {
+pub(crate) fn seeded_uniform(x: &Tensor, seed: u64) -> Result<Tensor> {
     let values: Vec<f32> = (0..x.elem_count() as u64)
         .map(|i| hashed_uniform(seed, i) as f32)
         .collect();
@@ -117,7 +117,7 @@ pub fn seeded_uniform(x: &Tensor, seed: u64) -> Result<Tensor> {
 }
 
 /// Seeded standard-normal noise shaped like `x` (Box-Muller over hashed uniforms).
-pub fn seeded_normal(x: &Tensor, seed: u64) -> Result<Tensor> {
+pub(crate) fn seeded_normal(x: &Tensor, seed: u64) -> Result<Tensor> {
     let values: Vec<f32> = (0..x.elem_count() as u64)
         .map(|i| {
             let (u1, u2) = (hashed_uniform(seed, 2 * i), hashed_uniform(seed, 2 * i + 1));

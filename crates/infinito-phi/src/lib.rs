@@ -16,6 +16,25 @@
 //!
 //! The hot spots (LayerNorm, softmax, dropout) have fused CPU kernels; every other device uses
 //! candle's differentiable tensor ops.
+//!
+//! # Example
+//!
+//! Gaussian integrated information of hidden states `[batch, tokens, width]`:
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use infinito_phi::{gaussian_phi, GaussianOptions};
+//!
+//! let hidden = Tensor::randn(0f32, 1.0, (2, 64, 16), &Device::Cpu)?;
+//! let options = GaussianOptions {
+//!     channels: 4,
+//!     ..GaussianOptions::default()
+//! };
+//! let report = gaussian_phi(&hidden, &options)?;
+//! assert_eq!(report.channels, 4);
+//! assert!(report.phi_si.is_finite() && report.phi_mi.is_finite());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod batch_norm;
 mod config;

@@ -24,6 +24,23 @@ pub struct Sb3Import {
     pub notes: Vec<String>,
 }
 
+/// True when `path` is a stable-baselines3 agent archive (a zip holding `data` and
+/// `policy.pth`), e.g. to tell it apart from a model checkpoint.
+pub fn is_sb3_zip(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    zip::ZipArchive::new(std::io::BufReader::new(file)).is_ok_and(|archive| {
+        let names: Vec<String> = archive
+            .file_names()
+            .filter_map(|n| n.ok().map(|n| n.into_owned()))
+            .collect();
+        ["data", "policy.pth"]
+            .iter()
+            .all(|want| names.iter().any(|n| n == want))
+    })
+}
+
 impl Ppo {
     /// Reads an SB3 PPO agent (`model.save(...)` of a `MlpPolicy` with a Discrete action
     /// space), then applies `overrides`.

@@ -17,8 +17,8 @@ use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 /// The end-of-text token: id 0 of [`tokenizer`], used to pad the last window.
 pub const EOS_TOKEN: &str = "<|endoftext|>";
 
-/// The trainer's user guide, part of the corpus.
-const GUIDE: &str = include_str!("../../../docs/training.md");
+/// The trainer's user guide (`docs/training.md`, linked into the crate), part of the corpus.
+const GUIDE: &str = include_str!("../corpus/training.md");
 
 /// Generated sentences in the training corpus.
 const TRAIN_SENTENCES: usize = 6000;

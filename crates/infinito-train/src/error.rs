@@ -31,6 +31,15 @@ pub enum TrainError {
         source: std::io::Error,
     },
 
+    /// A TensorBoard event file is damaged or not an event file.
+    #[error("{}: not a TensorBoard event file: {reason}", path.display())]
+    BadEventFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A corpus file is not valid UTF-8 text.
     #[error("{}: not UTF-8 text (byte {valid_up_to} is invalid), expected a plain text corpus", path.display())]
     NotUtf8 {

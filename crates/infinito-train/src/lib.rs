@@ -10,6 +10,27 @@
 //! * [`clip`]: global gradient-norm clipping.
 //! * [`schedule`]: ReduceLROnPlateau and early stopping.
 //! * [`data`]: corpus files, cached tokenization, LM windows and resumable batches.
+//! * [`tensorboard`]: TensorBoard event files (scalars) and their reader.
+//!
+//! # Example
+//!
+//! One AdamW step with PyTorch's semantics on `loss = sum(w²)`:
+//!
+//! ```
+//! use candle_core::{Device, Var};
+//! use infinito_train::{AdamW, AdamWConfig};
+//!
+//! let w = Var::new(&[1f32, -2.0], &Device::Cpu)?;
+//! let config = AdamWConfig { lr: 0.1, weight_decay: 0.0, ..AdamWConfig::default() };
+//! let mut adamw = AdamW::new(vec![("w".to_string(), w.clone())], config)?;
+//! let loss = w.as_tensor().sqr()?.sum_all()?;
+//! adamw.step(&loss.backward()?)?;
+//! // Adam's first step moves every weight by lr against the sign of its gradient.
+//! let after = w.as_tensor().to_vec1::<f32>()?;
+//! assert!((after[0] - 0.9).abs() < 1e-6 && (after[1] + 1.9).abs() < 1e-6);
+//! assert_eq!(adamw.step_count("w"), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod builtin;
 pub mod clip;
@@ -26,6 +47,7 @@ mod options;
 mod progress;
 pub mod schedule;
 pub mod setup;
+pub mod tensorboard;
 mod trainer;
 
 pub use clip::clip_grad_norm;

@@ -52,6 +52,8 @@ pub struct FitOptions {
     /// Write one `metrics.jsonl` record per training step (validation records are always
     /// written). Callers that log steps themselves, such as the RL environment, turn it off.
     pub log_steps: bool,
+    /// Also write the records as TensorBoard scalars into `<output>/tensorboard/`.
+    pub tensorboard: bool,
 }
 
 impl Default for FitOptions {
@@ -76,6 +78,7 @@ impl Default for FitOptions {
             device: Device::Cpu,
             progress: true,
             log_steps: true,
+            tensorboard: false,
         }
     }
 }

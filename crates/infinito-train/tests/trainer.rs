@@ -806,3 +806,71 @@ fn steps_are_not_logged_when_turned_off() -> TestResult {
     assert!(metrics.is_empty(), "unexpected records: {metrics}");
     Ok(())
 }
+
+/// With `tensorboard`, every `metrics.jsonl` number is also a TensorBoard scalar (`train/*` per
+/// step, `val/*` per validation), and each epoch of `history.json` is `train/epoch_*` /
+/// `val/epoch_*` at the epoch number.
+#[test]
+fn tensorboard_scalars_match_the_logs() -> TestResult {
+    use infinito_train::tensorboard::{read_events, TENSORBOARD_DIR};
+    let dir = tempfile::tempdir()?;
+    let (train, valid) = data();
+    let mut model = Toy::new()?;
+    fit(
+        &mut model,
+        &train,
+        &valid,
+        FitOptions {
+            epochs: 2,
+            tensorboard: true,
+            ..options(dir.path())
+        },
+    )?;
+    let files: Vec<PathBuf> = std::fs::read_dir(dir.path().join(TENSORBOARD_DIR))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(files.len(), 1);
+    let mut series: BTreeMap<String, Vec<(i64, f32)>> = BTreeMap::new();
+    for event in read_events(&files[0])? {
+        for v in event.summary.map(|s| s.value).unwrap_or_default() {
+            series
+                .entry(v.tag)
+                .or_default()
+                .push((event.step, v.simple_value.ok_or("not a scalar")?));
+        }
+    }
+    let lines: Vec<serde_json::Value> = read(dir.path().join(METRICS_FILE))?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    for (split, prefix) in [("train", "train"), ("valid", "val")] {
+        let want: Vec<(i64, f32)> = lines
+            .iter()
+            .filter(|l| l["split"] == split)
+            .map(|l| {
+                (
+                    l["step"].as_i64().unwrap(),
+                    l["loss"].as_f64().unwrap() as f32,
+                )
+            })
+            .collect();
+        assert_eq!(series[&format!("{prefix}/loss")], want, "{prefix}/loss");
+    }
+    assert_eq!(series["train/loss"].len(), 16);
+    assert!(series.contains_key("train/grad_norm") && series.contains_key("train/phi"));
+    let history: serde_json::Value = serde_json::from_str(&read(dir.path().join("history.json"))?)?;
+    for (tag, key) in [
+        ("val/epoch_loss", "val_loss"),
+        ("train/epoch_ppl", "train_ppl"),
+    ] {
+        let want: Vec<(i64, f32)> = history[key]
+            .as_array()
+            .ok_or("not an array")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as i64 + 1, v.as_f64().unwrap() as f32))
+            .collect();
+        assert_eq!(series[tag], want, "{tag}");
+    }
+    Ok(())
+}

@@ -1,11 +1,14 @@
 //! Reading a scheduler run directory back: what `analyze_rl` reports (actions overall and per
 //! phase, the reward curve and its trend, PHI/C/perplexity, episodes, evaluations) and plots,
-//! what `check_progress` shows of a running session, and probing an agent's policy.
+//! what `check_progress` shows of a running session, and probing an agent's policy; and the
+//! run folders of the original (stable-baselines3 checkpoints and `evaluations.npz`).
 
 pub mod actions;
 pub mod episodes;
 pub mod evaluations;
 pub mod metrics;
+pub mod npz;
+pub mod original;
 pub mod plots;
 pub mod probe;
 pub mod progress;

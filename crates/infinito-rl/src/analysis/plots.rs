@@ -12,8 +12,8 @@ use crate::error::{Result, RlError};
 use crate::scheduler::RewardConfig;
 use crate::session::files::StepLine;
 
-/// The embedded font (Bitstream Vera licence, see `assets/fonts/LICENSE.txt`).
-static FONT: &[u8] = include_bytes!("../../../../assets/fonts/DejaVuSans.ttf");
+/// The embedded font (Bitstream Vera licence, see `crates/infinito-rl/assets/fonts/LICENSE.txt`).
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// The family name the charts ask for.
 const FAMILY: &str = "sans-serif";
 /// Plot size in pixels.

@@ -274,7 +274,7 @@ impl RunAnalysis {
     }
 }
 
-fn render_evaluations(e: &EvalReport, out: &mut String) {
+pub(crate) fn render_evaluations(e: &EvalReport, out: &mut String) {
     let _ = writeln!(out, "\n== evaluations ==");
     for p in &e.evaluations {
         let change = p.change.map_or(String::new(), |c| format!("{c:+.4}"));

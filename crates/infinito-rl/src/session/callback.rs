@@ -12,6 +12,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 
+use super::board::SessionBoard;
 use super::checkpoint::save_checkpoint;
 use super::files::{io_error, Evaluations, BEST_DIR, CHECKPOINT_DIR, EVAL_DIR};
 use super::summary::{Progress, StepWindow};
@@ -36,6 +37,7 @@ pub(crate) struct SessionCallback<'a> {
     pub evaluations: Evaluations,
     pub best_mean: f64,
     pub bar: ProgressBar,
+    pub board: Option<SessionBoard>,
 }
 
 impl SessionCallback<'_> {
@@ -135,6 +137,10 @@ impl SessionCallback<'_> {
             .ep_lengths
             .push(episodes.iter().map(|e| e.length).collect());
         self.evaluations.save(&self.options.output.join(EVAL_DIR))?;
+        if let Some(board) = &mut self.board {
+            let lengths: Vec<f64> = episodes.iter().map(|e| e.length as f64).collect();
+            board.evaluation(agent.num_timesteps(), mean, super::files::mean(&lengths))?;
+        }
         let mut line = format!(
             "eval at {}: mean return {mean:+.4} over {} episodes",
             agent.num_timesteps(),
@@ -157,6 +163,9 @@ impl SessionCallback<'_> {
 impl Callback for SessionCallback<'_> {
     fn on_step(&mut self, agent: &Ppo, record: &StepRecord<'_>) -> Result<Control> {
         self.log_step(record)?;
+        if let Some(board) = &mut self.board {
+            board.step(record)?;
+        }
         let get = |k: &str| record.info.get(k).copied().unwrap_or(f64::NAN);
         for w in [&mut self.window, &mut self.totals] {
             w.add(
@@ -207,6 +216,9 @@ impl Callback for SessionCallback<'_> {
     }
 
     fn on_update(&mut self, _agent: &Ppo, stats: &UpdateStats) -> Result<()> {
+        if let Some(board) = &mut self.board {
+            board.update(stats)?;
+        }
         let line = serde_json::to_string(stats).unwrap_or_default();
         writeln!(self.updates, "{line}")
             .and_then(|()| self.updates.flush())

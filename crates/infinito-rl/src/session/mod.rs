@@ -2,6 +2,7 @@
 //! of `train_phi_text_scheduler` and `continue_training_rl` (metrics, checkpoints, best model,
 //! evaluations, statistics), and the readers that `check_progress` and `analyze_rl` use.
 
+mod board;
 mod callback;
 pub mod checkpoint;
 pub mod files;
@@ -19,6 +20,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
+use self::board::SessionBoard;
 use self::callback::SessionCallback;
 use self::checkpoint::save_checkpoint;
 use self::files::{
@@ -58,6 +60,8 @@ pub struct SessionOptions {
     pub stop: Arc<AtomicBool>,
     /// Show the progress bar.
     pub progress: bool,
+    /// Write TensorBoard scalars into `<output>/tensorboard/`.
+    pub tensorboard: bool,
 }
 
 /// How a session ended.
@@ -115,6 +119,10 @@ pub fn run_session(
         evaluations: Evaluations::load(out)?,
         best_mean: f64::NEG_INFINITY,
         bar: SessionCallback::bar(options.timesteps, options.progress),
+        board: options
+            .tensorboard
+            .then(|| SessionBoard::create(out, names.clone(), start_timesteps))
+            .transpose()?,
     };
     callback.best_mean = callback
         .evaluations

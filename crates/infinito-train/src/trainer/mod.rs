@@ -180,7 +180,7 @@ impl<M: TrainModel> Trainer<M> {
             remove_checkpoints(&options.output.join(CHECKPOINT_DIR))?;
         }
         let state = RunState::new(&options)?;
-        let logs = RunLogs::open(&options.output, 0)?;
+        let logs = RunLogs::open(&options.output, 0, options.tensorboard)?;
         let config = options.run_config.clone();
         let mut trainer = Self::assemble(model, optimizer, options, state, logs, config);
         trainer.logs.write_history(&trainer.state.history)?;
@@ -215,7 +215,7 @@ impl<M: TrainModel> Trainer<M> {
                 path: checkpoint.to_path_buf(),
                 reason: e.to_string(),
             })?;
-        let logs = RunLogs::open(&options.output, state.global_step)?;
+        let logs = RunLogs::open(&options.output, state.global_step, options.tensorboard)?;
         // The checkpoint's config describes the run; this session's config (if given) wins.
         let config = if options.run_config.is_null() {
             loaded.meta.config
@@ -476,6 +476,7 @@ impl<M: TrainModel> Trainer<M> {
             batch: 0,
         };
         self.record_validation(&valid_summary)?;
+        self.logs.epoch(&self.state.history)?;
         self.save("last")?;
         if check.improved {
             self.save("best")?;
