@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use infinito::report;
+use infinito::{parse_args, report};
 use infinito_rl::analysis::plots::write_plots;
 use infinito_rl::analysis::probe::{read_observations, ProbeLine};
 use infinito_rl::analysis::report::{RunAnalysis, RunData};
@@ -82,5 +82,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(parse_args()))
 }

@@ -9,6 +9,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use infinito::parse_args;
 
 /// Exit status of a build without CUDA.
 #[cfg(not(feature = "cuda"))]
@@ -21,7 +22,7 @@ const CPU_ONLY: u8 = 3;
 struct Args {}
 
 fn main() -> ExitCode {
-    Args::parse();
+    parse_args::<Args>();
     check()
 }
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use infinito::report;
+use infinito::{parse_args, report};
 use infinito_rl::analysis::progress::LiveProgress;
 
 /// Evaluations listed in the text view.
@@ -66,5 +66,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(parse_args()))
 }
