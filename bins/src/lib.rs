@@ -50,6 +50,48 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
     }
 }
 
+/// Parses the command line of the binary `name` into `T`, with `--version` (version and git
+/// commit) and `--completions <SHELL>` added (see [`meta`]). Negative numbers are values
+/// (`--temperature -1` reaches the tool's own range check); any other argument error prints one
+/// line and exits with status 2; `--help`, `--version` and `--completions` print in full and
+/// exit 0.
+pub fn parse_args<T: clap::Parser>(name: &'static str) -> T {
+    let mut command = meta::command::<T>(name).allow_negative_numbers(true);
+    let parsed = command.try_get_matches_from_mut(std::env::args_os());
+    if let Ok(matches) = &parsed {
+        if meta::print_completions(matches, &mut command) {
+            std::process::exit(0);
+        }
+    }
+    match parsed.and_then(|mut matches| T::from_arg_matches_mut(&mut matches)) {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("{}", clap_error_line(&e.format(&mut command)));
+            std::process::exit(2)
+        }
+    }
+}
+
+/// A clap error as one line: its message and tips, without the usage block.
+fn clap_error_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let mut line = String::new();
+    for part in text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+        .filter(|l| !l.is_empty())
+    {
+        if !line.is_empty() {
+            line.push_str(if part.starts_with("tip:") { "; " } else { " " });
+        }
+        line.push_str(part);
+    }
+    line.push_str(" (see --help)");
+    line
+}
+
 /// Prints an error on one line (`error: context: cause`) and maps it to the exit status:
 /// 2 for bad input, 1 for anything else.
 pub fn report(result: anyhow::Result<()>) -> ExitCode {
@@ -63,6 +105,12 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
                         .is_some_and(|t| t.is_usage())
                     || c.downcast_ref::<infinito_rl::RlError>()
                         .is_some_and(|r| r.is_usage())
+                    || c.downcast_ref::<infinito_model::ModelError>()
+                        .is_some_and(|m| m.is_input())
+                    || c.downcast_ref::<infinito_phi::PhiError>()
+                        .is_some_and(|p| p.is_input())
+                    || c.downcast_ref::<infinito_checkpoint::CheckpointError>()
+                        .is_some_and(|k| k.is_input())
             };
             if e.chain().any(usage) {
                 ExitCode::from(2)

@@ -1,7 +1,7 @@
 //! What every tool answers alike: `--version` with the git commit of the build, and
 //! `--completions <SHELL>` printing a shell completion script (clap_complete).
 
-use clap::{Arg, ArgMatches, Command, CommandFactory, Parser};
+use clap::{Arg, ArgMatches, Command, CommandFactory};
 use clap_complete::Shell;
 
 /// `<version> (<git commit>)`.
@@ -36,15 +36,4 @@ pub fn print_completions(matches: &ArgMatches, cmd: &mut Command) -> bool {
     let name = cmd.get_name().to_string();
     clap_complete::generate(shell, cmd, name, &mut std::io::stdout());
     true
-}
-
-/// Parses the command line of the binary `name` into `T` (clap's errors, `--help` and
-/// `--version` exit as usual); `--completions <SHELL>` prints the script and exits with status 0.
-pub fn parse<T: Parser>(name: &'static str) -> T {
-    let mut cmd = command::<T>(name);
-    let matches = cmd.clone().get_matches();
-    if print_completions(&matches, &mut cmd) {
-        std::process::exit(0);
-    }
-    T::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
 }

@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use infinito_rl::scheduler::{
     EpisodeReset, ObservationKind, RewardKind, SchedulerConfig, SchedulerEnv,
 };
-use infinito_rl::session::files::ENV_WORKDIR;
+use infinito_rl::session::files::{clear_run, ENV_WORKDIR, RUN_FILE};
 use infinito_rl::session::{run_session, SessionOptions, SessionOutcome};
 use infinito_rl::{LearnOutcome, Ppo};
 
@@ -239,6 +239,45 @@ pub fn load_settings<T: serde::de::DeserializeOwned>(path: &Path, flag: &str) ->
             path.display()
         )),
     }
+}
+
+/// Makes `output` ready for a new session: refuses a directory that holds a run unless
+/// `overwrite` (then that run's files are deleted), and refuses any output that lies inside the
+/// agent checkpoint `source` or contains it, so that the source is never written or deleted.
+pub fn claim_output(output: &Path, overwrite: bool, source: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(source) = source {
+        let full = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let (out, src) = (full(output), full(source));
+        let src_dir = if src.is_dir() {
+            src.clone()
+        } else {
+            src.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        if out.starts_with(&src_dir) || (overwrite && src.starts_with(&out)) {
+            return Err(crate::input_error!(
+                "--output {}: would write over the checkpoint {} it continues from; choose another --output",
+                output.display(),
+                source.display()
+            ));
+        }
+    }
+    if output.is_file() {
+        return Err(crate::input_error!(
+            "--output {}: is a file, expected a directory",
+            output.display()
+        ));
+    }
+    if output.join(RUN_FILE).exists() {
+        if !overwrite {
+            return Err(crate::input_error!(
+                "--output {}: holds a run; continue it with continue_training_rl --checkpoint {}, or pass --overwrite, or choose another --output",
+                output.display(),
+                output.display()
+            ));
+        }
+        clear_run(output)?;
+    }
+    Ok(())
 }
 
 /// Builds the environment of `config` with its working directory under `output`.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use infinito::report;
+use infinito::{parse_args, report};
 use infinito_rl::analysis::plots::write_plots;
 use infinito_rl::analysis::probe::{read_observations, ProbeLine};
 use infinito_rl::analysis::report::{RunAnalysis, RunData};
@@ -90,5 +90,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
 }

@@ -9,6 +9,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use infinito::parse_args;
 
 /// Exit status of a build without CUDA.
 #[cfg(not(feature = "cuda"))]
@@ -23,7 +24,7 @@ const CPU_ONLY: u8 = 3;
 struct Args {}
 
 fn main() -> ExitCode {
-    infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"));
+    parse_args::<Args>(env!("CARGO_BIN_NAME"));
     check()
 }
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use infinito::report;
+use infinito::{parse_args, report};
 use infinito_rl::analysis::progress::LiveProgress;
 
 /// Evaluations listed in the text view.
@@ -70,5 +70,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
 }

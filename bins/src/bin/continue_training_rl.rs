@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use infinito::scheduler_cli::{
-    build_env, run_and_report, EnvArgs, Frequencies, Naming, SessionArgs,
+    build_env, claim_output, run_and_report, EnvArgs, Frequencies, Naming, SessionArgs,
 };
-use infinito::{input_error, report};
+use infinito::{input_error, parse_args, report};
 use infinito_rl::scheduler::SchedulerConfig;
 use infinito_rl::session::checkpoint::load_agent;
 use infinito_rl::session::files::{list_checkpoints, ENV_CONFIG_FILE};
@@ -32,6 +32,9 @@ struct Args {
     /// Output directory.
     #[arg(long, default_value = "outputs/rl_continued")]
     output: PathBuf,
+    /// Start afresh in an output directory that holds a run (deletes that run's files).
+    #[arg(long)]
+    overwrite: bool,
     /// New PPO learning rate (constant).
     #[arg(long)]
     lr: Option<f64>,
@@ -74,8 +77,15 @@ fn resolve_checkpoint(path: &Path) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// The original's env_config.json of the run a `.zip` came from (next to it or one level up).
+/// The original's env_config.json of the run a `.zip` came from (next to it or one level up);
+/// none for our own checkpoints, which carry their config inside.
 fn config_beside(zip: &Path) -> Option<PathBuf> {
+    let is_zip = zip
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+    if !is_zip {
+        return None;
+    }
     zip.ancestors()
         .skip(1)
         .take(3)
@@ -121,6 +131,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let options = args
         .session
         .options(&args.output, args.timesteps, defaults, naming, stop)?;
+    claim_output(&args.output, args.overwrite, Some(&checkpoint))?;
     let mut env = build_env(config, &args.output)?;
     match &loaded.model {
         Some(model) => {
@@ -155,5 +166,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
 }

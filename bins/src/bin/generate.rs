@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use candle_core::Device;
 use clap::Parser;
-use infinito::{device, input_error, report};
+use infinito::{device, input_error, parse_args, report};
 use infinito_model::generate::{Generation, GenerationLimits, Generator, StopReason};
 use infinito_model::quality::{table, Quality, REPORT_PROMPTS};
 use infinito_model::sampling::{Sampler, SamplingConfig};
@@ -29,6 +29,9 @@ const DEFAULT_CHECKPOINTS: [&str; 2] = [
     "runs/train_base_more/checkpoints/best.safetensors",
     "runs/train_base_more/checkpoints/last.safetensors",
 ];
+
+/// The most continuations one call generates per prompt.
+const MAX_SAMPLES: usize = 10_000;
 
 /// Generates text with a trained INFINITO hybrid or GPT-2 (+LoRA), or a generation-quality report.
 #[derive(Parser, Debug)]
@@ -342,12 +345,11 @@ struct CheckpointReport {
 
 /// Runs the report's prompt set on one checkpoint (PHI traced for hybrids).
 fn report_checkpoint(
-    (path, adapter): (&Path, Option<&Path>),
+    path: &Path,
+    mut loaded: Loaded,
     args: &Args,
     settings: &Settings,
-    device: &Device,
 ) -> anyhow::Result<CheckpointReport> {
-    let mut loaded = load(path, adapter, device)?;
     let settings = Settings {
         trace_phi: matches!(loaded.model, Generator::Hybrid(_)),
         ..settings.clone()
@@ -417,8 +419,11 @@ fn settings(args: &Args) -> anyhow::Result<Settings> {
     if let Err(e) = sampling.validate() {
         return Err(input_error!("{e}"));
     }
-    if args.num_samples == 0 {
-        return Err(input_error!("--num-samples 0: expected at least 1"));
+    if !(1..=MAX_SAMPLES).contains(&args.num_samples) {
+        return Err(input_error!(
+            "--num-samples {}: expected 1 to {MAX_SAMPLES}",
+            args.num_samples
+        ));
     }
     if args.repeat_n == 0 {
         return Err(input_error!("--repeat-n 0: expected at least 1"));
@@ -502,12 +507,16 @@ fn run(args: Args) -> anyhow::Result<()> {
     let settings = settings(&args)?;
     let path = checkpoint_path(args.checkpoint.as_deref())?;
     if args.report {
-        let first = (path.as_path(), args.adapter.as_deref());
-        let mut reports = vec![report_checkpoint(first, &args, &settings, &device)?];
+        // Both models are loaded before any generation, so a bad --compare fails at once.
+        let mut models = vec![(path.clone(), load(&path, args.adapter.as_deref(), &device)?)];
         if let Some(other) = &args.compare {
-            let second = (other.as_path(), args.compare_adapter.as_deref());
-            reports.push(report_checkpoint(second, &args, &settings, &device)?);
+            let second = load(other, args.compare_adapter.as_deref(), &device)?;
+            models.push((other.clone(), second));
         }
+        let reports = models
+            .into_iter()
+            .map(|(path, loaded)| report_checkpoint(&path, loaded, &args, &settings))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         if args.json {
             let output = Output {
                 seed: settings.seed,
@@ -551,5 +560,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
 }

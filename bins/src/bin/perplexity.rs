@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use candle_core::{Device, Tensor};
 use clap::Parser;
-use infinito::{device, input_error, report};
+use infinito::{device, input_error, parse_args, report};
 use infinito_model::{score, tokenizer, Mode, Pretrained};
 use infinito_train::setup::load_for_eval;
 use tokenizers::Tokenizer;
@@ -158,5 +158,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
 }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use clap::{Parser, ValueEnum};
-use infinito::{device, input_error, report};
+use infinito::{device, input_error, parse_args, report};
 use infinito_phi::gaussian::{
     gaussian_phi, ChannelMode, CovarianceOptions, GaussianOptions, GaussianReport,
     Measure as GaussianMeasure, Search, SearchOptions, Shrinkage,
@@ -396,6 +396,11 @@ fn gaussian(args: &Args, input: &Input) -> anyhow::Result<()> {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(p) = args.perplexity.filter(|p| !(p.is_finite() && *p > 0.0)) {
+        return Err(input_error!(
+            "--perplexity {p}: expected a finite number > 0"
+        ));
+    }
     let device = device(&args.device)?;
     let input = read_input(&args.input, &args.prefix, &device)?;
     let named: Vec<(&'static str, Vec<f32>)> = match args.measure {
@@ -459,5 +464,5 @@ fn print_table(named: &[(&str, Vec<f32>)]) {
 }
 
 fn main() -> ExitCode {
-    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
 }

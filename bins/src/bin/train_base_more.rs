@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use infinito::input_error;
-use infinito::{device, report};
+use infinito::{device, parse_args, report};
 use infinito_phi::gaussian::GaussianOptions;
 use infinito_train::hybrid::{GaussianPhiLog, HybridWithGaussianPhi};
 use infinito_train::interrupt::install_ctrlc_handler;
@@ -27,15 +27,31 @@ struct Args {
     no_tensorboard: bool,
 }
 
-/// With no model, data or config file, the built-in default is sized to train in a minute or two
-/// on two CPU cores; flags given explicitly still win.
-fn apply_builtin_profile(run: &mut RunArgs) {
-    if run.model.is_none() && run.data.is_none() && run.config.is_none() {
+/// With no model and no data (from flags or the config file), the built-in default is sized to
+/// train in a minute or two on two CPU cores; flags given explicitly, and config-file values other
+/// than the defaults, still win.
+fn apply_builtin_profile(run: &mut RunArgs) -> anyhow::Result<()> {
+    let file = match &run.config {
+        Some(path) => RunConfig::load(path)?,
+        None => RunConfig::default(),
+    };
+    if run.model.is_some() || run.data.is_some() || file.model.is_some() || file.data.is_some() {
+        return Ok(());
+    }
+    let default = RunConfig::default();
+    if file.epochs == default.epochs {
         run.epochs.get_or_insert(2);
+    }
+    if file.seq_len == default.seq_len {
         run.seq_len.get_or_insert(64);
+    }
+    if file.batch_size == default.batch_size {
         run.batch_size.get_or_insert(8);
+    }
+    if file.lr == default.lr {
         run.lr.get_or_insert(1e-3);
     }
+    Ok(())
 }
 
 /// The Gaussian PHI logging of `--log-gaussian-phi-every`, checked against the model width.
@@ -60,7 +76,7 @@ fn gaussian_phi_log(cfg: &RunConfig, width: usize) -> anyhow::Result<Option<Gaus
 }
 
 fn run(mut args: Args) -> anyhow::Result<()> {
-    apply_builtin_profile(&mut args.run);
+    apply_builtin_profile(&mut args.run)?;
     let cfg = args.run.resolve()?;
     let device = device(&cfg.device)?;
     let stop = install_ctrlc_handler()?;
@@ -105,5 +121,5 @@ fn run(mut args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
 }

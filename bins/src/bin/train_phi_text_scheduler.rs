@@ -6,10 +6,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use infinito::scheduler_cli::{
-    build_env, load_settings, run_and_report, EnvArgs, Frequencies, Naming, SessionArgs,
+    build_env, claim_output, load_settings, run_and_report, EnvArgs, Frequencies, Naming,
+    SessionArgs,
 };
-use infinito::{input_error, report};
-use infinito_rl::session::files::{clear_run, RUN_FILE, STATS_FILE};
+use infinito::{parse_args, report};
+use infinito_rl::session::files::STATS_FILE;
 use infinito_rl::{Env, Ppo, PpoConfig, Schedule};
 use infinito_train::interrupt::install_ctrlc_handler;
 
@@ -87,16 +88,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let options = args
         .session
         .options(&args.output, args.timesteps, defaults, naming, stop)?;
-    if args.output.join(RUN_FILE).exists() {
-        if !args.overwrite {
-            return Err(input_error!(
-                "--output {}: holds a run; continue it with continue_training_rl --checkpoint {}, or pass --overwrite, or choose another --output",
-                args.output.display(),
-                args.output.display()
-            ));
-        }
-        clear_run(&args.output)?;
-    }
+    claim_output(&args.output, args.overwrite, None)?;
     let env = build_env(config, &args.output)?;
     let mut agent = Ppo::new(env.observation_dim(), env.n_actions(), ppo, args.seed)?;
     eprintln!(
@@ -116,5 +108,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(infinito::meta::parse::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
 }

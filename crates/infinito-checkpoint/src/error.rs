@@ -94,6 +94,14 @@ pub enum CheckpointError {
         /// The shape found in the file.
         got: Vec<usize>,
     },
+    /// A floating-point tensor holds NaN or infinite values.
+    #[error("{}: tensor {name:?} holds NaN or infinite values, expected finite numbers", path.display())]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The first such tensor.
+        name: String,
+    },
     /// A JSON file or JSON metadata could not be (de)serialized.
     #[error("{}: invalid JSON: {source}", path.display())]
     Json {
@@ -131,6 +139,15 @@ impl CheckpointError {
         }
     }
 
+    /// True when the file given is at fault (missing, empty, truncated, foreign, corrupt, wrong
+    /// shapes), as opposed to a failure of the machine (disk full, I/O error mid-write).
+    pub fn is_input(&self) -> bool {
+        match self {
+            CheckpointError::Io { source, .. } => is_input_io(source),
+            _ => true,
+        }
+    }
+
     /// Wraps a candle error raised while handling `path`.
     pub(crate) fn candle(path: &Path, source: candle_core::Error) -> Self {
         CheckpointError::Candle {
@@ -138,6 +155,23 @@ impl CheckpointError {
             source,
         }
     }
+}
+
+/// True for I/O errors caused by the path given (absent, a directory, not a directory, not
+/// permitted, invalid data) rather than by the machine.
+pub fn is_input_io(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        err.kind(),
+        K::NotFound
+            | K::IsADirectory
+            | K::NotADirectory
+            | K::PermissionDenied
+            | K::InvalidData
+            | K::InvalidInput
+            | K::UnexpectedEof
+            | K::AlreadyExists
+    )
 }
 
 /// The first line of an error's text (candle appends backtraces on further lines).

@@ -32,14 +32,16 @@
 mod atomic;
 mod error;
 mod json;
+mod leftovers;
 mod pytorch;
 mod retention;
 mod tensors;
 mod varmap;
 
 pub use atomic::write_atomic;
-pub use error::{CheckpointError, Result};
+pub use error::{is_input_io, CheckpointError, Result};
 pub use json::{load_json, save_json};
+pub use leftovers::remove_leftovers;
 pub use retention::retain_latest;
 pub use tensors::{
     load_tensors, load_tensors_from_bytes, read_metadata, save_tensors, METADATA_KEY,

@@ -170,7 +170,7 @@ pub fn load_tensors_from_bytes(
             expected: TENSOR_FORMATS,
         });
     }
-    match detect(bytes) {
+    let tensors = match detect(bytes) {
         Format::Safetensors => load_safetensors(path, bytes, device),
         Format::Zip => pytorch::load(path, bytes, key, device),
         Format::LegacyTorch => Err(CheckpointError::Foreign {
@@ -189,7 +189,37 @@ pub fn load_tensors_from_bytes(
             expected: TENSOR_FORMATS,
             detail: describe_start(bytes),
         }),
+    }?;
+    check_finite(path, &tensors)?;
+    Ok(tensors)
+}
+
+/// Refuses a file with a NaN or infinite value in any floating-point tensor, naming the first
+/// such tensor (in name order).
+fn check_finite(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let t = &tensors[name];
+        if !t.dtype().is_float() {
+            continue;
+        }
+        // x - x is 0 for finite x and NaN for NaN or ±inf, so the sum is NaN exactly when some
+        // value is not finite.
+        let sum = t
+            .sub(t)
+            .and_then(|d| d.to_dtype(candle_core::DType::F32))
+            .and_then(|d| d.sum_all())
+            .and_then(|s| s.to_scalar::<f32>())
+            .map_err(|e| CheckpointError::candle(path, e))?;
+        if sum.is_nan() {
+            return Err(CheckpointError::NonFinite {
+                path: path.to_path_buf(),
+                name: name.clone(),
+            });
+        }
     }
+    Ok(())
 }
 
 /// A short description of unrecognised content, for error messages.

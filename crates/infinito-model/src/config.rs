@@ -89,11 +89,22 @@ impl Gpt2Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let config: Self = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+        let json_error = |source| ModelError::Json {
             path: path.to_path_buf(),
             expected: "a GPT-2 config with vocab_size, n_positions, n_embd, n_layer, n_head",
             source,
-        })?;
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(json_error)?;
+        if let Some(kind) = value
+            .get("model_type")
+            .filter(|k| k.as_str() != Some("gpt2"))
+        {
+            return Err(ModelError::Config {
+                path: path.to_path_buf(),
+                message: format!("model_type {kind}, expected \"gpt2\""),
+            });
+        }
+        let config: Self = serde_json::from_value(value).map_err(json_error)?;
         config.validate().map_err(|message| ModelError::Config {
             path: path.to_path_buf(),
             message,

@@ -30,12 +30,31 @@ pub enum ModelError {
     /// Input that the model cannot accept (too long, out-of-vocabulary ids, ...).
     #[error("invalid input: {0}")]
     Input(String),
+    /// A run would need more memory than the machine has free.
+    #[error("{what}: needs about {needed:.1} GiB of memory, {available:.1} GiB are available")]
+    TooLarge {
+        what: String,
+        needed: f64,
+        available: f64,
+    },
     /// Checkpoint IO failed.
     #[error(transparent)]
     Checkpoint(#[from] infinito_checkpoint::CheckpointError),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+}
+
+impl ModelError {
+    /// True when a file or value given by the user is at fault rather than the machine.
+    pub fn is_input(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => infinito_checkpoint::is_input_io(source),
+            Self::Checkpoint(e) => e.is_input(),
+            Self::Candle(_) => false,
+            _ => true,
+        }
+    }
 }
 
 /// Result alias of the model crate.

@@ -35,6 +35,7 @@ pub mod generate;
 pub mod gpt2;
 pub mod hybrid;
 pub mod import;
+pub mod limits;
 pub mod lora;
 pub mod loss;
 pub mod memory;

@@ -25,6 +25,8 @@ pub struct LoraConfig {
     #[serde(default)]
     pub lora_dropout: f32,
     pub target_modules: Vec<String>,
+    /// GPT-2's layers are `Conv1D`, for which peft forces `fan_in_fan_out = true` whatever the
+    /// file says; either value loads the same adapter.
     #[serde(default = "default_true")]
     pub fan_in_fan_out: bool,
     #[serde(default = "default_bias")]
@@ -37,6 +39,66 @@ pub struct LoraConfig {
     pub peft_type: String,
     #[serde(default)]
     pub task_type: Option<String>,
+    /// peft settings this crate does not implement, kept only to refuse them when set
+    /// (`alpha_pattern`, `rank_pattern`, `modules_to_save`, `layers_to_transform`,
+    /// `layers_pattern`, `exclude_modules`, `layer_replication`, `trainable_token_indices`,
+    /// `target_parameters`, `lora_bias`).
+    #[serde(flatten)]
+    pub unsupported: UnsupportedPeft,
+}
+
+/// The peft settings that [`LoraConfig::validate`] refuses when they are set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnsupportedPeft {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha_pattern: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank_pattern: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules_to_save: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers_to_transform: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers_pattern: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_modules: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_replication: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trainable_token_indices: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_parameters: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora_bias: Option<serde_json::Value>,
+}
+
+impl UnsupportedPeft {
+    /// The first setting that is present with a value (not null, not empty).
+    fn first_set(&self) -> Option<&'static str> {
+        let set = |v: &Option<serde_json::Value>| match v {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Object(m)) => !m.is_empty(),
+            Some(serde_json::Value::Array(a)) => !a.is_empty(),
+            Some(serde_json::Value::String(s)) => !s.is_empty(),
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => true,
+        };
+        [
+            ("alpha_pattern", &self.alpha_pattern),
+            ("rank_pattern", &self.rank_pattern),
+            ("modules_to_save", &self.modules_to_save),
+            ("layers_to_transform", &self.layers_to_transform),
+            ("layers_pattern", &self.layers_pattern),
+            ("exclude_modules", &self.exclude_modules),
+            ("layer_replication", &self.layer_replication),
+            ("trainable_token_indices", &self.trainable_token_indices),
+            ("target_parameters", &self.target_parameters),
+            ("lora_bias", &self.lora_bias),
+        ]
+        .into_iter()
+        .find(|(_, v)| set(v))
+        .map(|(name, _)| name)
+    }
 }
 
 fn default_true() -> bool {
@@ -64,6 +126,7 @@ impl LoraConfig {
             use_dora: false,
             peft_type: default_peft_type(),
             task_type: Some("CAUSAL_LM".to_string()),
+            unsupported: UnsupportedPeft::default(),
         }
     }
 
@@ -92,6 +155,17 @@ impl LoraConfig {
         }
         if self.r == 0 {
             return Err("r must be positive".to_string());
+        }
+        if !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
+            return Err(format!(
+                "lora_alpha {} must be a finite number > 0",
+                self.lora_alpha
+            ));
+        }
+        if let Some(name) = self.unsupported.first_set() {
+            return Err(format!(
+                "{name} is not supported (one r and lora_alpha for every targeted module of every layer)"
+            ));
         }
         if self.use_dora {
             return Err("DoRA adapters (use_dora=true) are not supported".to_string());

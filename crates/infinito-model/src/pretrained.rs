@@ -142,7 +142,20 @@ impl Pretrained {
     pub fn from_dir(dir: &Path, adapter_dir: Option<&Path>, device: &Device) -> Result<Self> {
         let (config, tensors) = load_base(dir, device)?;
         let lora = adapter_dir
-            .map(|a| LoraConfig::from_file(&a.join(lora::ADAPTER_CONFIG)))
+            .map(|a| {
+                let path = a.join(lora::ADAPTER_CONFIG);
+                let lora = LoraConfig::from_file(&path)?;
+                if lora.r > config.n_embd {
+                    return Err(ModelError::Config {
+                        path,
+                        message: format!(
+                            "r {} is more than the model's width n_embd ({})",
+                            lora.r, config.n_embd
+                        ),
+                    });
+                }
+                Ok(lora)
+            })
             .transpose()?;
         let pretrained = Self::from_tensors(&config, tensors, lora, device, dir)?;
         if let (Some(a), Some(adapter)) = (adapter_dir, &pretrained.adapter) {

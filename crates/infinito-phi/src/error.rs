@@ -46,5 +46,12 @@ pub enum PhiError {
     Candle(#[from] candle_core::Error),
 }
 
+impl PhiError {
+    /// True when the weights, config or input given are at fault rather than the machine.
+    pub fn is_input(&self) -> bool {
+        !matches!(self, Self::Candle(_) | Self::Constant(_))
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, PhiError>;

@@ -58,7 +58,8 @@ impl RlError {
     /// True for errors caused by the user's input (flags, files), which deserve exit status 2.
     pub fn is_usage(&self) -> bool {
         match self {
-            Self::Flag { .. } | Self::BadFile { .. } | Self::Checkpoint(_) => true,
+            Self::Flag { .. } | Self::BadFile { .. } => true,
+            Self::Checkpoint(e) => e.is_input(),
             Self::Train(e) => e.is_usage(),
             _ => false,
         }

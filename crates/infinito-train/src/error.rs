@@ -191,13 +191,27 @@ impl TrainError {
     /// True for errors in what the user asked for (a flag value, a config file, a missing
     /// path), as opposed to failures while running.
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::Flag { .. }
-                | Self::Config { .. }
-                | Self::MissingPath { .. }
-                | Self::MissingSplit { .. }
-        )
+            | Self::Config { .. }
+            | Self::MissingPath { .. }
+            | Self::MissingSplit { .. }
+            | Self::NotUtf8 { .. }
+            | Self::UnsupportedFormat { .. }
+            | Self::EmptyCorpus { .. }
+            | Self::Resume { .. }
+            | Self::InvalidArgument { .. } => true,
+            Self::Io { source, .. } => infinito_checkpoint::is_input_io(source),
+            Self::Checkpoint(e) => e.is_input(),
+            Self::Model(e) => {
+                e.downcast_ref::<infinito_model::ModelError>()
+                    .is_some_and(|m| m.is_input())
+                    || e.downcast_ref::<infinito_phi::PhiError>()
+                        .is_some_and(|p| p.is_input())
+                    || e.downcast_ref::<TrainError>().is_some_and(|t| t.is_usage())
+            }
+            _ => false,
+        }
     }
 
     /// Wraps an error of a model implementation as [`TrainError::Model`].

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use infinito_model::hybrid::{Hybrid, HybridConfig};
 use infinito_model::import::{import_original, is_original};
+use infinito_model::limits::{check_memory, run_bytes, RunShape};
 use infinito_model::loss::{LossWeights, PhiObjective};
 use infinito_model::pretrained::{load_base, random_weights};
 use infinito_model::{tokenizer, Gpt2Config, LoraConfig};
@@ -23,6 +24,8 @@ use crate::hybrid::HybridModel;
 pub const BUILTIN_MODEL: &str = "builtin:tiny";
 /// Vocabulary of the built-in tokenizer.
 const BUILTIN_VOCAB: usize = 512;
+/// The longest window of the built-in model (GPT-2's own positions).
+const BUILTIN_MAX_POSITIONS: usize = 1024;
 
 /// A run ready to train.
 pub struct RunSetup {
@@ -53,7 +56,7 @@ pub fn load_for_eval(path: &Path, device: &Device) -> Result<(Hybrid, Option<Tok
     {
         let cfg = RunConfig::default();
         let (hybrid, tokenizer, _) =
-            build_hybrid(&cfg, Source::Original(path.to_path_buf()), device)?;
+            build_hybrid(&cfg, Source::Original(path.to_path_buf()), false, device)?;
         return Ok((hybrid, tokenizer));
     }
     let (config, tensors) = crate::read_model(path, device)?;
@@ -61,7 +64,7 @@ pub fn load_for_eval(path: &Path, device: &Device) -> Result<(Hybrid, Option<Tok
         path: path.to_path_buf(),
         reason: format!("its run configuration does not parse: {e}"),
     })?;
-    let (mut hybrid, tokenizer, _) = build_hybrid(&cfg, model_source(&cfg)?, device)?;
+    let (mut hybrid, tokenizer, _) = build_hybrid(&cfg, model_source(&cfg)?, false, device)?;
     hybrid.load_state(&tensors).map_err(TrainError::model)?;
     Ok((hybrid, tokenizer))
 }
@@ -80,7 +83,7 @@ pub fn prepare(cfg: &RunConfig, device: &Device) -> Result<RunSetup> {
         Some(path) => (Source::Original(path.clone()), None),
         None => (model_source(cfg)?, None),
     };
-    let (hybrid, tokenizer, description) = build_hybrid(cfg, source, device)?;
+    let (hybrid, tokenizer, description) = build_hybrid(cfg, source, true, device)?;
     let tokenizer = tokenizer.ok_or_else(|| {
         TrainError::flag(
             "--model",
@@ -88,14 +91,6 @@ pub fn prepare(cfg: &RunConfig, device: &Device) -> Result<RunSetup> {
             "the Hugging Face directory holding this checkpoint's tokenizer (its vocabulary is not GPT-2's)",
         )
     })?;
-    let n_positions = hybrid.config().gpt2.n_positions;
-    if cfg.seq_len > n_positions {
-        return Err(TrainError::flag(
-            "--seq-len",
-            cfg.seq_len,
-            format!("at most the model's n_positions ({n_positions})"),
-        ));
-    }
     let (train, valid) = load_data(cfg, &tokenizer)?;
     let model = HybridModel {
         hybrid,
@@ -141,9 +136,45 @@ fn hybrid_config(gpt2: Gpt2Config, cfg: &RunConfig, train_base: bool) -> HybridC
     }
 }
 
+/// Checks the sizes of a run of `config` (from flags, a config file or a checkpoint's metadata)
+/// before its model is built: the window fits the model's positions, the LoRA rank its width,
+/// and the estimated memory what the machine has free.
+fn check_sizes(cfg: &RunConfig, config: &HybridConfig, training: bool) -> Result<()> {
+    let n_positions = config.gpt2.n_positions;
+    if cfg.seq_len > n_positions {
+        return Err(TrainError::flag(
+            "--seq-len",
+            cfg.seq_len,
+            format!("at most the model's n_positions ({n_positions})"),
+        ));
+    }
+    let width = config.gpt2.n_embd;
+    if config.lora.r > width {
+        return Err(TrainError::flag(
+            "--lora-r",
+            config.lora.r,
+            format!("at most the model's width n_embd ({width})"),
+        ));
+    }
+    let batch = if training { cfg.batch_size } else { 1 };
+    let shape = RunShape {
+        batch,
+        seq_len: cfg.seq_len,
+        memory_slots: config.memory_slots,
+        lora_r: config.lora.r,
+        training,
+    };
+    let what = format!(
+        "--batch-size {batch} with --seq-len {} and --memory-slots {}",
+        cfg.seq_len, config.memory_slots
+    );
+    check_memory(&what, run_bytes(&config.gpt2, shape)).map_err(TrainError::model)
+}
+
 fn build_hybrid(
     cfg: &RunConfig,
     source: Source,
+    training: bool,
     device: &Device,
 ) -> Result<(Hybrid, Option<Tokenizer>, String)> {
     let (hybrid, tokenizer, description) = match source {
@@ -151,8 +182,14 @@ fn build_hybrid(
             let tokenizer = builtin::tokenizer(BUILTIN_VOCAB)?;
             let vocab = tokenizer.get_vocab_size(true);
             let tokenizer = Some(tokenizer);
+            if cfg.seq_len > BUILTIN_MAX_POSITIONS {
+                return Err(TrainError::flag(
+                    "--seq-len",
+                    cfg.seq_len,
+                    format!("at most {BUILTIN_MAX_POSITIONS} with the built-in model"),
+                ));
+            }
             let gpt2 = Gpt2Config::new(vocab, cfg.seq_len.max(256), 64, 2, 4);
-            let base = random_weights(&gpt2, cfg.seed, device).map_err(TrainError::model)?;
             let description = format!(
                 "built-in model ({BUILTIN_MODEL}: 2 layers, 64 wide, 4 heads, vocabulary {}) trained from scratch",
                 gpt2.vocab_size
@@ -163,10 +200,15 @@ fn build_hybrid(
             config.phi.integration_dim = 64;
             config.phi.complexity_dim = 32;
             config.phi.diversity_dim = 16;
+            check_sizes(cfg, &config, training)?;
+            let base = random_weights(&config.gpt2, cfg.seed, device).map_err(TrainError::model)?;
             let hybrid = Hybrid::new(config, base, cfg.seed, device).map_err(TrainError::model)?;
             (hybrid, tokenizer, description)
         }
         Source::HfDir(dir) => {
+            let gpt2 =
+                Gpt2Config::from_file(&dir.join("config.json")).map_err(TrainError::model)?;
+            check_sizes(cfg, &hybrid_config(gpt2, cfg, false), training)?;
             let (gpt2, base) = load_base(&dir, device).map_err(TrainError::model)?;
             let tokenizer =
                 tokenizer::for_model_dir(&dir, gpt2.vocab_size).map_err(TrainError::model)?;
@@ -198,6 +240,7 @@ fn build_hybrid(
                 _ => None,
             };
             let description = format!("the original hybrid checkpoint {}", path.display());
+            check_sizes(cfg, &imported.config, training)?;
             let mut hybrid = Hybrid::new(imported.config, imported.base, cfg.seed, device)
                 .map_err(TrainError::model)?;
             hybrid

@@ -3,6 +3,9 @@
 use crate::error::{Result, RlError};
 use serde::{Deserialize, Serialize};
 
+/// The longest rollout (and PPO batch) accepted, in environment steps.
+pub const MAX_ROLLOUT: usize = 1 << 20;
+
 /// A value that may change over training, as a function of SB3's `progress_remaining`
 /// (1 at the start of a `learn` call's target, 0 at its end).
 ///
@@ -205,6 +208,15 @@ impl PpoConfig {
         };
         positive("n_steps", self.n_steps)?;
         positive("batch_size", self.batch_size)?;
+        for (flag, v) in [("n_steps", self.n_steps), ("batch_size", self.batch_size)] {
+            if v > MAX_ROLLOUT {
+                return Err(RlError::flag(
+                    flag,
+                    v,
+                    format!("expected at most {MAX_ROLLOUT} (the rollout is kept in memory and collected in full before each update)"),
+                ));
+            }
+        }
         positive("n_epochs", self.n_epochs)?;
         let unit = |flag: &'static str, v: f64| {
             if (0.0..=1.0).contains(&v) {

@@ -29,9 +29,17 @@ pub fn save_checkpoint(dir: &Path, agent: &Ppo, env: &SchedulerEnv) -> Result<()
         std::fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
     }
     std::fs::create_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
-    agent.save(&staging.join(AGENT_FILE))?;
-    env.save_model(&staging.join(MODEL_FILE))?;
-    infinito_checkpoint::save_json(&staging.join(ENV_CONFIG_FILE), env.config())?;
+    let written = (|| {
+        agent.save(&staging.join(AGENT_FILE))?;
+        env.save_model(&staging.join(MODEL_FILE))?;
+        infinito_checkpoint::save_json(&staging.join(ENV_CONFIG_FILE), env.config())?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        // A failed write (a full disk) leaves nothing behind; the old checkpoint stays.
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
     let old = parent.join(format!(".{name}.old-{}", std::process::id()));
     let had_old = dir.exists();
     if had_old {
@@ -56,19 +64,25 @@ pub struct LoadedAgent {
     pub notes: Vec<String>,
 }
 
-/// Reads one of our checkpoint directories (or its `agent.safetensors`) or a
-/// stable-baselines3 PPO `.zip`, and applies `overrides` to the agent.
+/// What `--checkpoint` accepts where an agent is read.
+const EXPECTED_AGENT: &str = "expected a scheduler checkpoint directory (with agent.safetensors), an agent .safetensors file or a stable-baselines3 .zip";
+
+/// Reads one of our checkpoint directories, an agent file on its own (no model or environment
+/// config is taken from its neighbours) or a stable-baselines3 PPO `.zip`, and applies
+/// `overrides` to the agent.
 pub fn load_agent(path: &Path, overrides: &ConfigOverrides) -> Result<LoadedAgent> {
+    let bad = |reason: &str| RlError::BadFile {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
     if !path.exists() {
-        return Err(RlError::BadFile {
-            path: path.to_path_buf(),
-            reason: "no such file or directory".into(),
-        });
+        return Err(bad("no such file or directory"));
     }
-    let is_zip = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
-    if is_zip {
+    let has_extension = |ext: &str| {
+        path.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+    };
+    if path.is_file() && has_extension("zip") {
         let import = Ppo::from_sb3_zip(path, overrides)?;
         return Ok(LoadedAgent {
             agent: import.agent,
@@ -77,28 +91,22 @@ pub fn load_agent(path: &Path, overrides: &ConfigOverrides) -> Result<LoadedAgen
             notes: import.notes,
         });
     }
-    let dir = if path.is_dir() {
-        path.to_path_buf()
+    let (agent_path, dir) = if path.is_dir() {
+        (path.join(AGENT_FILE), Some(path))
+    } else if has_extension("safetensors") {
+        (path.to_path_buf(), None)
     } else {
-        path.parent().unwrap_or(Path::new(".")).to_path_buf()
+        return Err(bad(EXPECTED_AGENT));
     };
-    let agent_path = dir.join(AGENT_FILE);
-    if !agent_path.exists() {
-        return Err(RlError::BadFile {
-            path: path.to_path_buf(),
-            reason: format!(
-                "expected a scheduler checkpoint directory (with {AGENT_FILE}) or a stable-baselines3 .zip"
-            ),
-        });
+    if !agent_path.is_file() {
+        return Err(bad(EXPECTED_AGENT));
     }
     let mut agent = Ppo::load(&agent_path)?;
     agent.apply_overrides(overrides)?;
-    let model = Some(dir.join(MODEL_FILE)).filter(|p| p.exists());
-    let config_path = dir.join(ENV_CONFIG_FILE);
-    let env_config = if config_path.exists() {
-        Some(infinito_checkpoint::load_json(&config_path)?)
-    } else {
-        None
+    let model = dir.map(|d| d.join(MODEL_FILE)).filter(|p| p.exists());
+    let env_config = match dir.map(|d| d.join(ENV_CONFIG_FILE)) {
+        Some(config) if config.exists() => Some(infinito_checkpoint::load_json(&config)?),
+        _ => None,
     };
     Ok(LoadedAgent {
         agent,

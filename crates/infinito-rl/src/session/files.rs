@@ -128,8 +128,9 @@ impl Evaluations {
     }
 }
 
-/// Reads every complete line of `metrics.jsonl` in `run_dir` (a line cut short by a running
-/// writer is skipped).
+/// Reads every complete line of `metrics.jsonl` in `run_dir` (a last line cut short by a running
+/// writer is skipped); a complete line that is not a step record (NaN, garbage) is an error
+/// naming its line number.
 pub fn read_steps(run_dir: &Path) -> Result<Vec<StepLine>> {
     let path = run_dir.join(METRICS_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
@@ -139,10 +140,21 @@ pub fn read_steps(run_dir: &Path) -> Result<Vec<StepLine>> {
         },
         _ => io_error(&path, e),
     })?;
-    Ok(text
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect())
+    let complete = text.matches('\n').count();
+    let mut steps = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        match serde_json::from_str(line) {
+            Ok(step) => steps.push(step),
+            Err(_) if i >= complete => {}
+            Err(e) => {
+                return Err(RlError::BadFile {
+                    path,
+                    reason: format!("line {} is not a step record: {e}", i + 1),
+                })
+            }
+        }
+    }
+    Ok(steps)
 }
 
 /// Reads `run.json` of a run directory, if present.

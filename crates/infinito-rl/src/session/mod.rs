@@ -24,8 +24,8 @@ use self::board::SessionBoard;
 use self::callback::SessionCallback;
 use self::checkpoint::save_checkpoint;
 use self::files::{
-    io_error, Evaluations, RunInfo, ENV_CONFIG_FILE, METRICS_FILE, RUN_FILE, STATS_FILE,
-    UPDATES_FILE,
+    io_error, Evaluations, RunInfo, CHECKPOINT_DIR, ENV_CONFIG_FILE, EVAL_DIR, METRICS_FILE,
+    RUN_FILE, STATS_FILE, UPDATES_FILE,
 };
 use self::summary::StepWindow;
 use crate::env::{Env, Transition};
@@ -87,6 +87,11 @@ pub fn run_session(
 ) -> Result<SessionOutcome> {
     let out = &options.output;
     std::fs::create_dir_all(out).map_err(|e| io_error(out, e))?;
+    for dir in [out.clone(), out.join(CHECKPOINT_DIR), out.join(EVAL_DIR)] {
+        for path in infinito_checkpoint::remove_leftovers(&dir)? {
+            eprintln!("removed {} (left by an interrupted write)", path.display());
+        }
+    }
     infinito_checkpoint::save_json(&out.join(ENV_CONFIG_FILE), env.config())?;
     let start_timesteps = agent.num_timesteps();
     let target = start_timesteps + options.timesteps;

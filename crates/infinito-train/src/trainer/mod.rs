@@ -183,6 +183,7 @@ impl<M: TrainModel> Trainer<M> {
         let logs = RunLogs::open(&options.output, 0, options.tensorboard)?;
         let config = options.run_config.clone();
         let mut trainer = Self::assemble(model, optimizer, options, state, logs, config);
+        trainer.remove_leftovers()?;
         trainer.logs.write_history(&trainer.state.history)?;
         let line = format!(
             "start: output {}, seed {}, lr {:.3e}, batch size {}",
@@ -223,6 +224,7 @@ impl<M: TrainModel> Trainer<M> {
             options.run_config.clone()
         };
         let mut trainer = Self::assemble(model, optimizer, options, state, logs, config);
+        trainer.remove_leftovers()?;
         let line = format!(
             "resume: from {} at step {} (epoch {}, batch {}), lr {:.3e}",
             checkpoint.display(),
@@ -233,6 +235,21 @@ impl<M: TrainModel> Trainer<M> {
         );
         trainer.logs.line(&line)?;
         Ok(trainer)
+    }
+
+    /// Removes the temporaries of writes that a killed run left in the output and its
+    /// checkpoint directory, and logs each one.
+    fn remove_leftovers(&mut self) -> Result<()> {
+        let out = self.options.output.clone();
+        for dir in [out.clone(), out.join(CHECKPOINT_DIR)] {
+            for path in infinito_checkpoint::remove_leftovers(&dir)? {
+                self.logs.line(&format!(
+                    "removed {} (left by an interrupted write)",
+                    path.display()
+                ))?;
+            }
+        }
+        Ok(())
     }
 
     fn assemble(
