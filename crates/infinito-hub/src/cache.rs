@@ -76,7 +76,11 @@ mod tests {
         assert_eq!(commit_of(dir.path(), "main"), None);
         assert_eq!(commit_of(dir.path(), commit), None);
         std::fs::create_dir_all(dir.path().join("snapshots").join(commit).join("sub")).unwrap();
-        std::fs::write(dir.path().join("snapshots").join(commit).join("sub/a.txt"), "").unwrap();
+        std::fs::write(
+            dir.path().join("snapshots").join(commit).join("sub/a.txt"),
+            "",
+        )
+        .unwrap();
         assert_eq!(commit_of(dir.path(), "main").as_deref(), Some(commit));
         assert_eq!(commit_of(dir.path(), commit).as_deref(), Some(commit));
         assert_eq!(commit_of(dir.path(), "v1"), None);

@@ -15,7 +15,10 @@ pub struct FileSet {
 /// A Hugging Face GPT-2: config, weights (safetensors preferred), tokenizer files if any.
 pub const GPT2_FILES: FileSet = FileSet {
     what: "a GPT-2",
-    required: &[&["config.json"], &["model.safetensors", "pytorch_model.bin"]],
+    required: &[
+        &["config.json"],
+        &["model.safetensors", "pytorch_model.bin"],
+    ],
     optional: &["tokenizer.json", "vocab.json", "merges.txt"],
 };
 
@@ -43,7 +46,12 @@ impl FileSet {
                 }
             }
         }
-        chosen.extend(self.optional.iter().filter(|n| has(n)).map(|n| n.to_string()));
+        chosen.extend(
+            self.optional
+                .iter()
+                .filter(|n| has(n))
+                .map(|n| n.to_string()),
+        );
         Ok(chosen)
     }
 }
@@ -70,6 +78,9 @@ mod tests {
             ["config.json", "model.safetensors", "vocab.json"]
         );
         let err = GPT2_FILES.select(&names(&["config.json"])).unwrap_err();
-        assert_eq!(err, "no model.safetensors or pytorch_model.bin (expected a GPT-2)");
+        assert_eq!(
+            err,
+            "no model.safetensors or pytorch_model.bin (expected a GPT-2)"
+        );
     }
 }

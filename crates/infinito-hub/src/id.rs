@@ -39,8 +39,7 @@ impl HubId {
             !r.is_empty()
                 && !r.contains("..")
                 && !r.starts_with('/')
-                && r
-                    .bytes()
+                && r.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
         };
         if revision.is_some_and(|r| !revision_ok(r)) {
@@ -98,7 +97,17 @@ mod tests {
     #[test]
     fn refuses_paths_and_malformed_ids() {
         for text in [
-            "", "./gpt2", "../gpt2", "a/b/c", "/abs", "gpt2@", "a--b", "-a", "a.", "a b", "gpt2@../x",
+            "",
+            "./gpt2",
+            "../gpt2",
+            "a/b/c",
+            "/abs",
+            "gpt2@",
+            "a--b",
+            "-a",
+            "a.",
+            "a b",
+            "gpt2@../x",
             "org/",
         ] {
             assert_eq!(HubId::parse(text), None, "{text:?}");

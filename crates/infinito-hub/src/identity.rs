@@ -38,7 +38,12 @@ impl std::fmt::Display for BaseModel {
             BaseModel::Builtin { name } => f.write_str(name),
             BaseModel::Hub { id, commit, .. } => write!(f, "{id} at commit {commit}"),
             BaseModel::Directory { path, sha256 } => {
-                write!(f, "{} (content sha256 {})", path.display(), &sha256[..12.min(sha256.len())])
+                write!(
+                    f,
+                    "{} (content sha256 {})",
+                    path.display(),
+                    &sha256[..12.min(sha256.len())]
+                )
             }
         }
     }

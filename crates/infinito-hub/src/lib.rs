@@ -147,7 +147,9 @@ impl Hub {
             kind.hf(),
             revision.to_string(),
         ));
-        let info = repo.info().map_err(|e| HubError::request(kind, id, None, e, &self.settings))?;
+        let info = repo
+            .info()
+            .map_err(|e| HubError::request(kind, id, None, e, &self.settings))?;
         let available: Vec<String> = info.siblings.into_iter().map(|s| s.rfilename).collect();
         let files = select(&available).map_err(|reason| HubError::NoSuchFiles {
             kind: kind.noun(),
@@ -166,7 +168,13 @@ impl Hub {
         Ok(self.snapshot(&repo_dir, id, commit, files))
     }
 
-    fn snapshot(&self, repo_dir: &Path, id: &HubId, commit: String, files: Vec<String>) -> Snapshot {
+    fn snapshot(
+        &self,
+        repo_dir: &Path,
+        id: &HubId,
+        commit: String,
+        files: Vec<String>,
+    ) -> Snapshot {
         Snapshot {
             repo: id.repo().to_string(),
             revision: id.revision().to_string(),

@@ -117,7 +117,11 @@ fn serve(stream: TcpStream, repos: &[FakeRepo], log: &Mutex<Vec<Logged>>) {
     let head = format!(
         "HTTP/1.1 {} {}\r\n{}Connection: close\r\n\r\n",
         response.status,
-        if response.status < 400 { "OK" } else { "Not Found" },
+        if response.status < 400 {
+            "OK"
+        } else {
+            "Not Found"
+        },
         response
             .headers
             .iter()
@@ -161,7 +165,10 @@ fn split_repo<'a>(
 }
 
 fn respond(repos: &[FakeRepo], path: &str, range: Option<&str>) -> Response {
-    for (kind, prefix) in [(RepoKind::Model, "/api/models/"), (RepoKind::Dataset, "/api/datasets/")] {
+    for (kind, prefix) in [
+        (RepoKind::Model, "/api/models/"),
+        (RepoKind::Dataset, "/api/datasets/"),
+    ] {
         if let Some(rest) = path.strip_prefix(prefix) {
             let Some((repo, _)) = split_repo(repos, kind, rest, "/revision/") else {
                 return not_found();
@@ -171,9 +178,10 @@ fn respond(repos: &[FakeRepo], path: &str, range: Option<&str>) -> Response {
                 .iter()
                 .map(|f| serde_json::json!({ "rfilename": f.name }))
                 .collect();
-            let body = serde_json::json!({ "id": repo.id, "sha": repo.commit, "siblings": siblings })
-                .to_string()
-                .into_bytes();
+            let body =
+                serde_json::json!({ "id": repo.id, "sha": repo.commit, "siblings": siblings })
+                    .to_string()
+                    .into_bytes();
             return Response {
                 status: 200,
                 headers: vec![

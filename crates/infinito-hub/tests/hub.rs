@@ -2,9 +2,7 @@
 //! cache layout against what huggingface_hub writes (fixtures from tools/refgen/hub_ref.py).
 
 use infinito_hub::testing::{cache_tree, fixture_repos, FakeHub};
-use infinito_hub::{
-    HubError, HubId, RepoKind, Settings, Snapshot, ADAPTER_FILES, GPT2_FILES,
-};
+use infinito_hub::{HubError, HubId, RepoKind, Settings, Snapshot, ADAPTER_FILES, GPT2_FILES};
 use std::path::Path;
 
 const MODEL: &str = "infinito-test/tiny-gpt2";
@@ -51,7 +49,9 @@ fn downloads_into_the_layout_huggingface_hub_writes() {
     let server = FakeHub::start(fixture_repos());
     let cache = tempfile::tempdir().unwrap();
     let hub = infinito_hub::Hub::new(settings(&server, cache.path(), false));
-    let model = hub.model(&HubId::parse(MODEL).unwrap(), &GPT2_FILES).unwrap();
+    let model = hub
+        .model(&HubId::parse(MODEL).unwrap(), &GPT2_FILES)
+        .unwrap();
     assert_eq!(model.commit, MODEL_COMMIT);
     assert_eq!(model.files, ["config.json", "model.safetensors"]);
     assert_eq!(
@@ -64,9 +64,15 @@ fn downloads_into_the_layout_huggingface_hub_writes() {
     )
     .unwrap();
     let bpe = hub
-        .model(&HubId::parse("infinito-test/tiny-gpt2-bpe").unwrap(), &GPT2_FILES)
+        .model(
+            &HubId::parse("infinito-test/tiny-gpt2-bpe").unwrap(),
+            &GPT2_FILES,
+        )
         .unwrap();
-    assert_eq!(bpe.files, ["config.json", "model.safetensors", "tokenizer.json"]);
+    assert_eq!(
+        bpe.files,
+        ["config.json", "model.safetensors", "tokenizer.json"]
+    );
     let data = hub
         .fetch(
             RepoKind::Dataset,
@@ -76,10 +82,9 @@ fn downloads_into_the_layout_huggingface_hub_writes() {
         .unwrap();
     assert_eq!(data.files.len(), 3);
 
-    let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("hub_layout.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("hub_layout.json")).unwrap())
+            .unwrap();
     let expected = reference["entries"].as_object().unwrap();
     let ours = cache_tree(cache.path());
     let keys = |m: &serde_json::Map<String, serde_json::Value>| -> Vec<String> {
@@ -97,14 +102,23 @@ fn a_cached_snapshot_needs_no_request_online_or_offline() {
     let cache = tempfile::tempdir().unwrap();
     let first = fetch_model(settings(&server, cache.path(), false), MODEL).unwrap();
     let requests = server.requests().len();
-    assert!(requests >= 3, "info, then each file: {:?}", server.requests());
+    assert!(
+        requests >= 3,
+        "info, then each file: {:?}",
+        server.requests()
+    );
     for offline in [false, true] {
         let again = fetch_model(settings(&server, cache.path(), offline), MODEL).unwrap();
         assert_eq!(again, first);
-        let by_commit =
-            fetch_model(settings(&server, cache.path(), offline), &format!("{MODEL}@{MODEL_COMMIT}"))
-                .unwrap();
-        assert_eq!((by_commit.dir, by_commit.commit), (first.dir.clone(), first.commit.clone()));
+        let by_commit = fetch_model(
+            settings(&server, cache.path(), offline),
+            &format!("{MODEL}@{MODEL_COMMIT}"),
+        )
+        .unwrap();
+        assert_eq!(
+            (by_commit.dir, by_commit.commit),
+            (first.dir.clone(), first.commit.clone())
+        );
     }
     assert_eq!(server.requests().len(), requests, "{:?}", server.requests());
     // huggingface_hub writes refs only for names, never for a commit hash.
@@ -131,7 +145,10 @@ fn a_partial_download_is_resumed_from_where_it_stopped() {
     std::fs::write(blobs.join(format!("{WEIGHTS_ETAG}.part")), &weights[..kept]).unwrap();
 
     let model = fetch_model(settings(&server, cache.path(), false), MODEL).unwrap();
-    assert_eq!(std::fs::read(model.path("model.safetensors")).unwrap(), weights);
+    assert_eq!(
+        std::fs::read(model.path("model.safetensors")).unwrap(),
+        weights
+    );
     let ranges: Vec<Option<String>> = server
         .requests()
         .into_iter()
@@ -140,7 +157,10 @@ fn a_partial_download_is_resumed_from_where_it_stopped() {
         .collect();
     assert_eq!(
         ranges,
-        [Some("bytes=0-0".to_string()), Some(format!("bytes={kept}-"))]
+        [
+            Some("bytes=0-0".to_string()),
+            Some(format!("bytes={kept}-"))
+        ]
     );
     assert!(!blobs.join(format!("{WEIGHTS_ETAG}.part")).exists());
 }
@@ -150,20 +170,31 @@ fn unknown_ids_and_offline_misses_are_usage_errors_naming_the_id() {
     let server = FakeHub::start(fixture_repos());
     let cache = tempfile::tempdir().unwrap();
     let err = fetch_model(settings(&server, cache.path(), false), "nobody/nothing").unwrap_err();
-    assert!(matches!(err, HubError::NotFound { status: 404, .. }), "{err:?}");
+    assert!(
+        matches!(err, HubError::NotFound { status: 404, .. }),
+        "{err:?}"
+    );
     assert!(err.is_usage());
     let message = err.to_string();
-    assert!(message.contains("no model nobody/nothing on http://127.0.0.1:"), "{message}");
+    assert!(
+        message.contains("no model nobody/nothing on http://127.0.0.1:"),
+        "{message}"
+    );
     assert!(!message.contains('\n'));
 
     let err = fetch_model(settings(&server, cache.path(), true), MODEL).unwrap_err();
     assert!(matches!(err, HubError::NotCached { .. }), "{err:?}");
     assert!(err.is_usage());
-    assert!(err.to_string().contains(&format!("model {MODEL} is not in the hub cache")));
+    assert!(err
+        .to_string()
+        .contains(&format!("model {MODEL} is not in the hub cache")));
     assert!(err.to_string().contains("HF_HUB_OFFLINE"));
 
     let err = infinito_hub::Hub::new(settings(&server, cache.path(), false))
-        .model(&HubId::parse("infinito-test/tiny-lora").unwrap(), &GPT2_FILES)
+        .model(
+            &HubId::parse("infinito-test/tiny-lora").unwrap(),
+            &GPT2_FILES,
+        )
         .unwrap_err();
     assert!(matches!(err, HubError::NoSuchFiles { .. }), "{err:?}");
     assert!(err.to_string().contains("no config.json"), "{err}");
@@ -187,7 +218,9 @@ fn a_missing_shard_in_the_cache_is_fetched_online_and_named_offline() {
     let data = hub.fetch(RepoKind::Dataset, &id, &wikitext2).unwrap();
     std::fs::remove_file(data.path(&data.files[0])).unwrap();
     let offline = infinito_hub::Hub::new(settings(&server, cache.path(), true));
-    let err = offline.fetch(RepoKind::Dataset, &id, &wikitext2).unwrap_err();
+    let err = offline
+        .fetch(RepoKind::Dataset, &id, &wikitext2)
+        .unwrap_err();
     assert!(err.to_string().contains("(2 of 3 shards)"), "{err}");
     assert!(err.to_string().contains("--repo-type dataset"), "{err}");
     let again = hub.fetch(RepoKind::Dataset, &id, &wikitext2).unwrap();
