@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use candle_core::Device;
 
+pub mod builtin_base;
 pub mod scheduler_cli;
 
 /// An error in what the user asked for (flag values, paths): one line, exit status 2.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use infinito::builtin_base::apply_builtin_profile;
 use infinito::input_error;
 use infinito::{device, report};
 use infinito_phi::gaussian::GaussianOptions;
@@ -20,17 +21,6 @@ use infinito_train::{RunArgs, RunConfig, StopReason, Trainer};
 struct Args {
     #[command(flatten)]
     run: RunArgs,
-}
-
-/// With no model, data or config file, the built-in default is sized to train in a minute or two
-/// on two CPU cores; flags given explicitly still win.
-fn apply_builtin_profile(run: &mut RunArgs) {
-    if run.model.is_none() && run.data.is_none() && run.config.is_none() {
-        run.epochs.get_or_insert(2);
-        run.seq_len.get_or_insert(64);
-        run.batch_size.get_or_insert(8);
-        run.lr.get_or_insert(1e-3);
-    }
 }
 
 /// The Gaussian PHI logging of `--log-gaussian-phi-every`, checked against the model width.

@@ -7,9 +7,11 @@
 //! * [`scheduler`]: the TEXT/PHI/MIXED training scheduler environment and its reward.
 //! * [`session`]: a scheduler training run and its files (metrics, checkpoints, evaluations).
 //! * [`analysis`]: reading a scheduler run back: reports, live progress, plots, policy probes.
+//! * [`compare`]: budget-matched training under fixed, rule-based and learned schedules.
 
 pub mod analysis;
 pub mod cartpole;
+pub mod compare;
 pub mod env;
 pub mod error;
 pub mod ppo;

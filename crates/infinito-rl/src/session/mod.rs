@@ -58,6 +58,8 @@ pub struct SessionOptions {
     pub stop: Arc<AtomicBool>,
     /// Show the progress bar.
     pub progress: bool,
+    /// Write text samples to `samples.jsonl` every this many steps of the session (0: never).
+    pub sample_every: u64,
 }
 
 /// How a session ended.
@@ -115,6 +117,7 @@ pub fn run_session(
         evaluations: Evaluations::load(out)?,
         best_mean: f64::NEG_INFINITY,
         bar: SessionCallback::bar(options.timesteps, options.progress),
+        since_sample: vec![0; names.len()],
     };
     callback.best_mean = callback
         .evaluations
