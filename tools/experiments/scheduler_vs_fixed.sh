@@ -19,7 +19,7 @@ timeout -s INT "${minutes}m" nice -n 10 "$bin/train_phi_text_scheduler" \
 agent=runs/exp_agent/ppo_infinito_scheduler_interrupted
 [ -d "$agent" ] || agent=runs/exp_agent/ppo_infinito_scheduler_final
 nice -n 10 "$bin/compare_schedules" --agent "$agent" --seeds 5 --decisions 20 \
-    --eval-batches 8 --trace-batches 1 --sample-tokens 20 --output "$out" > "$out/table.md"
+    --eval-batches 8 --trace-batches 1 --sample-tokens 20 --output "$out"
 nice -n 10 "$bin/analyze_rl" runs/exp_agent --json > "$out/agent_analysis.json"
 cp runs/exp_agent/eval_logs/evaluations.csv "$out/agent_evaluations.csv"
 python3 tools/experiments/episode_returns.py runs/exp_agent/metrics.jsonl > "$out/agent_episodes.csv"
