@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
-use infinito_rl::compare::{run_schedule, ActionIndex, Chooser, CompareOptions, Policy};
+use infinito_rl::compare::{run_schedule, ActionIndex, Chooser, CompareOptions, Policy, RunResult};
 use infinito_rl::scheduler::{EpisodeReset, SampleSettings, SchedulerConfig, SchedulerEnv};
 use infinito_rl::Env;
 use infinito_train::TrainModel;
@@ -217,9 +217,16 @@ fn text_schedule_lowers_the_lm_loss_more_than_phi_schedule() -> TestResult {
             seed: 0,
         },
     };
-    let mut run = |policy: Policy| {
+    let mut run = |policy: Policy| -> Result<RunResult, Box<dyn std::error::Error>> {
         let mut chooser = Chooser::new(policy, actions, 3, [8.0, 10.0], 1, None)?;
-        run_schedule(&mut env, &start, &mut chooser, policy.name(), 1, &options)
+        Ok(run_schedule(
+            &mut env,
+            &start,
+            &mut chooser,
+            policy.name(),
+            1,
+            &options,
+        )?)
     };
     let text = run(Policy::Text)?;
     let phi = run(Policy::Phi)?;

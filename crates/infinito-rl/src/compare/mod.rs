@@ -198,6 +198,9 @@ pub struct PairedDifference {
     pub difference: Estimate,
 }
 
+/// One number of a run.
+type Measure = fn(&RunResult) -> f64;
+
 /// Paired differences of `policy` against every other policy in `runs`, on validation
 /// perplexity, the in-band share and the reward.
 pub fn paired_differences(runs: &[RunResult], policy: &str) -> Vec<PairedDifference> {
@@ -221,7 +224,7 @@ pub fn paired_differences(runs: &[RunResult], policy: &str) -> Vec<PairedDiffere
             .iter()
             .filter_map(|(s, a)| theirs.get(s).map(|b| (*a, *b)))
             .collect();
-        let measures: [(&str, fn(&RunResult) -> f64); 3] = [
+        let measures: [(&str, Measure); 3] = [
             ("val_ppl", |r| r.val_ppl),
             ("phi_in_band", |r| r.phi_in_band),
             ("reward", |r| r.reward),

@@ -20,6 +20,9 @@ const COLORS: [RGBColor; 7] = [
     RGBColor(0, 0, 0),
 ];
 
+/// One number of a trace point.
+type TraceMeasure = fn(&super::TracePoint) -> f64;
+
 /// Writes `val_ppl.png` and `phi.png` into `dir` for the `policies` (in this order) of `runs`.
 pub fn write_compare_plots(
     runs: &[RunResult],
@@ -29,7 +32,7 @@ pub fn write_compare_plots(
     register_font()?;
     std::fs::create_dir_all(dir).map_err(|e| crate::session::files::io_error(dir, e))?;
     let mut written = Vec::new();
-    let measures: [(&str, &str, fn(&super::TracePoint) -> f64); 2] = [
+    let measures: [(&str, &str, TraceMeasure); 2] = [
         ("val_ppl.png", "validation perplexity", |p| p.val_ppl),
         ("phi.png", "validation PHI", |p| p.phi),
     ];
