@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use candle_core::Device;
 
+pub mod builtin_base;
 pub mod meta;
 pub mod original_run;
 pub mod scheduler_cli;

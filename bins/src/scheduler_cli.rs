@@ -12,6 +12,8 @@ use infinito_rl::scheduler::{
 use infinito_rl::session::files::{clear_run, ENV_WORKDIR, RUN_FILE};
 use infinito_rl::session::{run_session, SessionOptions, SessionOutcome};
 use infinito_rl::{LearnOutcome, Ppo};
+use infinito_train::config::parse_phi_band;
+use infinito_train::PhiLoss;
 
 use crate::device;
 
@@ -52,6 +54,12 @@ pub struct EnvArgs {
     /// cpu, cuda or cuda:N [default: cpu].
     #[arg(long)]
     pub device: Option<String>,
+    /// Shape of the model's PHI term: band, linear, squared or hinge [default: band].
+    #[arg(long, value_name = "band|linear|squared|hinge")]
+    pub phi_loss: Option<PhiLoss>,
+    /// PHI band of the band PHI term [default: 3,6].
+    #[arg(long, value_name = "LO,HI", value_parser = parse_phi_band, allow_hyphen_values = true)]
+    pub phi_band: Option<[f64; 2]>,
 }
 
 /// `--episode-reset`.
@@ -109,6 +117,12 @@ impl EnvArgs {
         }
         if let Some(v) = &self.device {
             c.model.device.clone_from(v);
+        }
+        if let Some(v) = self.phi_loss {
+            c.model.phi_loss = v;
+        }
+        if let Some(v) = self.phi_band {
+            c.model.phi_band = v;
         }
         if let Some(v) = self.episode_reset {
             c.episode_reset = match v {
@@ -183,6 +197,10 @@ pub struct SessionArgs {
     /// Do not write TensorBoard event files into <OUTPUT>/tensorboard/.
     #[arg(long)]
     pub no_tensorboard: bool,
+    /// Every N steps, write the model's continuations of fixed prompts, with their PHI,
+    /// perplexity and the action shares since the last sample, to samples.jsonl (0: never).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub sample_every: u64,
 }
 
 impl SessionArgs {
@@ -215,6 +233,7 @@ impl SessionArgs {
             stop,
             progress: !self.quiet,
             tensorboard: !self.no_tensorboard,
+            sample_every: self.sample_every,
         })
     }
 }

@@ -53,6 +53,24 @@ fn shrink(tool: &str) -> &'static [&'static str] {
             "--quiet",
         ],
         "generate" => &["--max-length", "4"],
+        "compare_schedules" => &[
+            "--seeds",
+            "1",
+            "--decisions",
+            "1",
+            "--policies",
+            "text,band-rule",
+            "--inner-steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--eval-batches",
+            "1",
+            "--trace-batches",
+            "1",
+            "--sample-tokens",
+            "2",
+        ],
         _ => &[],
     }
 }
@@ -69,6 +87,7 @@ fn binary(tool: &str) -> Option<&'static str> {
         "perplexity" => env!("CARGO_BIN_EXE_perplexity"),
         "check_cuda" => env!("CARGO_BIN_EXE_check_cuda"),
         "phi_score" => env!("CARGO_BIN_EXE_phi_score"),
+        "compare_schedules" => env!("CARGO_BIN_EXE_compare_schedules"),
         _ => return None,
     })
 }

@@ -431,3 +431,111 @@ fn short_run_on_wikitext2() {
         &run.join("checkpoints/ppo_infinito_scheduler_256_steps")
     ));
 }
+
+/// The PPO settings of every update of a run (`updates.jsonl`).
+fn updates(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("updates.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `continue_training_rl` uses the original's fine-tuning settings unless told otherwise, each
+/// flag overrides them, `--keep-settings` keeps the checkpoint's own, and `--n-steps` sets the
+/// rollout; `updates.jsonl` shows what each update used.
+#[test]
+fn continue_uses_the_fine_tuning_settings_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = env_config(dir.path());
+    let run = dir.path().join("run");
+    assert_ok(&train(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--timesteps",
+        "32",
+        "--save-freq",
+        "0",
+        "--eval-freq",
+        "0",
+        "--output",
+        run.to_str().unwrap(),
+    ]));
+    let agent = run.join("ppo_infinito_scheduler_final");
+    let more = |name: &str, extra: &[&str]| {
+        let out_dir = dir.path().join(name);
+        let out = continue_rl(
+            &[
+                &[
+                    "--checkpoint",
+                    agent.to_str().unwrap(),
+                    "--save-freq",
+                    "0",
+                    "--eval-freq",
+                    "0",
+                    "--output",
+                    out_dir.to_str().unwrap(),
+                ],
+                extra,
+            ]
+            .concat(),
+        );
+        assert_ok(&out);
+        (
+            updates(&out_dir),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let used = |u: &serde_json::Value| {
+        [
+            u["learning_rate"].as_f64().unwrap(),
+            u["clip_range"].as_f64().unwrap(),
+            u["ent_coef"].as_f64().unwrap(),
+            u["max_grad_norm"].as_f64().unwrap(),
+            u["n_steps"].as_f64().unwrap(),
+        ]
+    };
+    // 20 steps with a rollout of 16: two whole rollouts, and a note saying so.
+    let (ups, stderr) = more("default", &["--timesteps", "20", "--n-steps", "16"]);
+    assert_eq!(ups.len(), 2);
+    assert!(
+        ups.iter().all(|u| used(u) == [1e-4, 0.15, 0.02, 0.3, 16.0]),
+        "{ups:?}"
+    );
+    assert!(
+        stderr.contains("lr 0.0001, clip range 0.15, entropy coef 0.02, max grad norm 0.3"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--timesteps 20 runs 32 steps"), "{stderr}");
+    let (ups, _) = more(
+        "flags",
+        &[
+            "--timesteps",
+            "32",
+            "--lr",
+            "5e-4",
+            "--entropy-coef",
+            "0.05",
+        ],
+    );
+    assert!(
+        ups.iter().all(|u| used(u) == [5e-4, 0.15, 0.05, 0.3, 32.0]),
+        "{ups:?}"
+    );
+    // The agent was trained with lr 3e-4, clip 0.2, entropy 0.01 and max-grad-norm 0.5.
+    let (ups, stderr) = more(
+        "kept",
+        &[
+            "--timesteps",
+            "32",
+            "--keep-settings",
+            "--clip-range",
+            "0.1",
+        ],
+    );
+    assert!(
+        ups.iter().all(|u| used(u) == [3e-4, 0.1, 0.01, 0.5, 32.0]),
+        "{ups:?}"
+    );
+    assert!(!stderr.contains("runs 32 steps"), "{stderr}");
+}

@@ -35,18 +35,26 @@ struct Args {
     /// Start afresh in an output directory that holds a run (deletes that run's files).
     #[arg(long)]
     overwrite: bool,
-    /// New PPO learning rate (constant).
+    /// PPO learning rate (constant) [default: 1e-4, the original's fine-tuning setting].
     #[arg(long)]
     lr: Option<f64>,
-    /// New clip range (constant).
+    /// Clip range (constant) [default: 0.15].
     #[arg(long)]
     clip_range: Option<f64>,
-    /// New entropy coefficient.
+    /// Entropy coefficient [default: 0.02].
     #[arg(long)]
     entropy_coef: Option<f64>,
-    /// New gradient-norm clip.
+    /// Gradient-norm clip [default: 0.3].
     #[arg(long)]
     max_grad_norm: Option<f64>,
+    /// Keep the checkpoint's own learning rate, clip range, entropy coefficient and
+    /// gradient-norm clip instead of the fine-tuning defaults (flags given still win).
+    #[arg(long)]
+    keep_settings: bool,
+    /// Steps per PPO rollout [default: the checkpoint's]. PPO learns from whole rollouts, so
+    /// --timesteps is rounded up to a multiple of it.
+    #[arg(long, value_name = "N")]
+    n_steps: Option<usize>,
     #[command(flatten)]
     env: EnvArgs,
     #[command(flatten)]
@@ -93,19 +101,66 @@ fn config_beside(zip: &Path) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// The original's fine-tuning settings (`continue_training_rl.py`): lr 1e-4, clip 0.15,
+/// entropy 0.02, max-grad-norm 0.3.
+const FINE_TUNING: (f64, f64, f64, f64) = (1e-4, 0.15, 0.02, 0.3);
+
+/// The settings to write into the loaded agent: each flag, else (without --keep-settings) the
+/// fine-tuning default.
+fn overrides(args: &Args) -> ConfigOverrides {
+    let (lr, clip, ent, norm) = FINE_TUNING;
+    let default = |v: f64| (!args.keep_settings).then_some(v);
+    ConfigOverrides {
+        learning_rate: args.lr.or(default(lr)).map(Schedule::Constant),
+        clip_range: args.clip_range.or(default(clip)).map(Schedule::Constant),
+        ent_coef: args.entropy_coef.or(default(ent)),
+        max_grad_norm: args.max_grad_norm.or(default(norm)),
+        n_steps: args.n_steps,
+    }
+}
+
+/// A schedule as one readable value (`1e-4`, or `3e-4 -> 0` for a linear one).
+fn shown(schedule: &Schedule) -> String {
+    match schedule {
+        Schedule::Constant(v) => format!("{v}"),
+        Schedule::Linear { start, end, .. } => format!("{start} -> {end}"),
+    }
+}
+
+/// Prints the PPO settings in force, where they come from, and how many steps will run.
+fn print_settings(args: &Args, agent: &infinito_rl::Ppo) {
+    let c = agent.config();
+    let source = if args.keep_settings {
+        "the checkpoint's own, flags applied"
+    } else {
+        "the original's fine-tuning settings, flags applied"
+    };
+    eprintln!(
+        "PPO settings ({source}): lr {}, clip range {}, entropy coef {}, max grad norm {}, n_steps {}",
+        shown(&c.learning_rate),
+        shown(&c.clip_range),
+        c.ent_coef,
+        c.max_grad_norm,
+        c.n_steps
+    );
+    let n = c.n_steps as u64;
+    let runs = args.timesteps.div_ceil(n) * n;
+    if runs != args.timesteps {
+        eprintln!(
+            "note: PPO learns from whole rollouts of n_steps {n} (stable-baselines3 does the same), so --timesteps {} runs {runs} steps; pass --n-steps to shorten the rollout",
+            args.timesteps
+        );
+    }
+}
+
 fn run(args: Args) -> anyhow::Result<()> {
     let checkpoint = resolve_checkpoint(&args.checkpoint)?;
-    let overrides = ConfigOverrides {
-        learning_rate: args.lr.map(Schedule::Constant),
-        clip_range: args.clip_range.map(Schedule::Constant),
-        ent_coef: args.entropy_coef,
-        max_grad_norm: args.max_grad_norm,
-    };
-    let loaded = load_agent(&checkpoint, &overrides)?;
+    let loaded = load_agent(&checkpoint, &overrides(&args))?;
     for note in &loaded.notes {
         eprintln!("note: {note}");
     }
     let mut agent = loaded.agent;
+    print_settings(&args, &agent);
     let base: Option<SchedulerConfig> = match (&loaded.env_config, &args.env.config) {
         (Some(c), None) => Some(c.clone()),
         (_, Some(_)) => None,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use infinito::builtin_base::apply_builtin_profile;
 use infinito::input_error;
 use infinito::{device, parse_args, report};
 use infinito_phi::gaussian::GaussianOptions;
@@ -25,33 +26,6 @@ struct Args {
     /// Do not write TensorBoard event files into <OUTPUT>/tensorboard/.
     #[arg(long)]
     no_tensorboard: bool,
-}
-
-/// With no model and no data (from flags or the config file), the built-in default is sized to
-/// train in a minute or two on two CPU cores; flags given explicitly, and config-file values other
-/// than the defaults, still win.
-fn apply_builtin_profile(run: &mut RunArgs) -> anyhow::Result<()> {
-    let file = match &run.config {
-        Some(path) => RunConfig::load(path)?,
-        None => RunConfig::default(),
-    };
-    if run.model.is_some() || run.data.is_some() || file.model.is_some() || file.data.is_some() {
-        return Ok(());
-    }
-    let default = RunConfig::default();
-    if file.epochs == default.epochs {
-        run.epochs.get_or_insert(2);
-    }
-    if file.seq_len == default.seq_len {
-        run.seq_len.get_or_insert(64);
-    }
-    if file.batch_size == default.batch_size {
-        run.batch_size.get_or_insert(8);
-    }
-    if file.lr == default.lr {
-        run.lr.get_or_insert(1e-3);
-    }
-    Ok(())
 }
 
 /// The Gaussian PHI logging of `--log-gaussian-phi-every`, checked against the model width.

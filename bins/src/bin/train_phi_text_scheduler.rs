@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use infinito::builtin_base::{is_builtin_default, trained_builtin_base};
 use infinito::scheduler_cli::{
     build_env, claim_output, load_settings, run_and_report, EnvArgs, Frequencies, Naming,
     SessionArgs,
@@ -73,7 +74,7 @@ fn ppo_config(args: &Args) -> anyhow::Result<PpoConfig> {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let config = args.env.resolve(None)?;
+    let mut config = args.env.resolve(None)?;
     let ppo = ppo_config(&args)?;
     let stop = install_ctrlc_handler()?;
     let defaults = Frequencies {
@@ -89,6 +90,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         .session
         .options(&args.output, args.timesteps, defaults, naming, stop)?;
     claim_output(&args.output, args.overwrite, None)?;
+    if is_builtin_default(&args.env) {
+        config.model.checkpoint = Some(trained_builtin_base()?);
+    }
     let env = build_env(config, &args.output)?;
     let mut agent = Ppo::new(env.observation_dim(), env.n_actions(), ppo, args.seed)?;
     eprintln!(

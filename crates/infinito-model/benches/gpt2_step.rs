@@ -116,6 +116,7 @@ fn bench(c: &mut Criterion) {
             loss: PhiLoss::Linear,
             grad: PhiGrad::All,
             target: 6.0,
+            band: [3.0, 6.0],
         };
         let mut step = 0;
         b.iter(|| {

@@ -6,10 +6,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ModelError, Result};
 use crate::hybrid::HybridOutput;
 
-/// Shape of the PHI term, on `gap = target − mean φ`.
+/// Shape of the PHI term, on `gap = target − mean φ` (or, for `band`, on the distance of
+/// mean φ from the band).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PhiLoss {
+    /// Zero inside the band `[lo, hi]`, the squared distance to the band outside it: PHI is
+    /// held in the band and otherwise left to the language-model loss.
+    Band,
     /// `gap` (the original; unbounded, drives PHI to saturation when it has a gradient).
     Linear,
     /// `gap²`: pulls PHI towards the target from both sides.
@@ -37,7 +41,8 @@ impl std::str::FromStr for PhiLoss {
             "linear" => Ok(Self::Linear),
             "squared" => Ok(Self::Squared),
             "hinge" => Ok(Self::Hinge),
-            _ => Err(format!("{s:?}: expected linear, squared or hinge")),
+            "band" => Ok(Self::Band),
+            _ => Err(format!("{s:?}: expected band, linear, squared or hinge")),
         }
     }
 }
@@ -66,7 +71,10 @@ pub struct LossWeights {
 pub struct PhiObjective {
     pub loss: PhiLoss,
     pub grad: PhiGrad,
+    /// The aim of `linear`, `squared` and `hinge`.
     pub target: f64,
+    /// The band `[lo, hi]` of `band`.
+    pub band: [f64; 2],
 }
 
 /// The total loss (a graph in training) and its parts as numbers.
@@ -77,8 +85,8 @@ pub struct Losses {
     pub phi_mean: f64,
 }
 
-/// `w_text · CE(logits, labels) + w_phi · phi_loss(target − mean φ)`; labels `(B, T)` are
-/// already shifted. The PHI term keeps its graph unless `grad` is [`PhiGrad::None`].
+/// `w_text · CE(logits, labels) + w_phi · phi_loss(target − mean φ)` (for `band`:
+/// `relu(lo − mean φ)² + relu(mean φ − hi)²`); labels `(B, T)` are already shifted. The PHI term keeps its graph unless `grad` is [`PhiGrad::None`].
 pub fn hybrid_loss(
     out: &HybridOutput,
     labels: &Tensor,
@@ -103,6 +111,12 @@ pub fn hybrid_loss(
         PhiLoss::Linear => gap,
         PhiLoss::Squared => gap.sqr()?,
         PhiLoss::Hinge => gap.relu()?,
+        PhiLoss::Band => {
+            let [lo, hi] = objective.band;
+            let below = (phi_mean.neg()? + lo)?.relu()?;
+            let above = (&phi_mean - hi)?.relu()?;
+            (below.sqr()? + above.sqr()?)?
+        }
     };
     let total = ((&lm * weights.text)? + (&phi_loss * weights.phi)?)?;
     Ok(Losses {

@@ -40,6 +40,7 @@ fn objective(grad: PhiGrad) -> PhiObjective {
         loss: PhiLoss::Linear,
         grad,
         target: 6.0,
+        band: [3.0, 6.0],
     }
 }
 
@@ -268,4 +269,76 @@ fn a_phase2_checkpoint_is_refused_with_a_clear_message() {
         err.contains("phase2.pt") && err.contains("phase-2"),
         "{err}"
     );
+}
+
+/// L2 norm of a variable's gradient (0 when the graph does not reach it).
+fn grad_norm(grads: &candle_core::backprop::GradStore, var: &candle_core::Var) -> f32 {
+    grads.get(var.as_tensor()).map_or(0.0, |g| {
+        g.sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            .sqrt()
+    })
+}
+
+#[test]
+fn the_band_term_is_zero_inside_and_squared_distance_outside() {
+    let (ids, labels) = batch();
+    let mut h = hybrid(1);
+    let out = h.forward(&ids, Mode::Eval).unwrap();
+    let band = |lo: f64, hi: f64| PhiObjective {
+        loss: PhiLoss::Band,
+        band: [lo, hi],
+        ..objective(PhiGrad::Model)
+    };
+    let phi = hybrid_loss(&out, &labels, WEIGHTS, band(0.0, 10.0))
+        .unwrap()
+        .phi_mean;
+    assert!(phi > 0.5 && phi < 9.5, "phi {phi}");
+    let inside = hybrid_loss(&out, &labels, WEIGHTS, band(phi - 0.5, phi + 0.5)).unwrap();
+    assert_eq!(inside.phi_loss, 0.0);
+    let below = hybrid_loss(&out, &labels, WEIGHTS, band(phi + 1.0, phi + 2.0)).unwrap();
+    assert!((below.phi_loss - 1.0).abs() < 1e-4, "{}", below.phi_loss);
+    let above = hybrid_loss(&out, &labels, WEIGHTS, band(phi - 3.0, phi - 2.0)).unwrap();
+    assert!((above.phi_loss - 4.0).abs() < 1e-3, "{}", above.phi_loss);
+    let total: f32 = above.total.to_scalar().unwrap();
+    assert!((total as f64 - (above.lm + 0.6 * 4.0)).abs() < 1e-3);
+}
+
+/// The PHI term alone (`w_text = 0`) with PHI outside the band sends a gradient into the
+/// language-model path (LoRA) under `--phi-grad model`; inside the band it sends none.
+#[test]
+fn the_language_model_path_receives_the_band_terms_gradient() {
+    let (ids, labels) = batch();
+    let phi_only = LossWeights {
+        text: 0.0,
+        phi: 1.0,
+    };
+    let mut norms = Vec::new();
+    for band in [[9.5, 10.0], [0.0, 10.0]] {
+        let mut h = hybrid(1);
+        let out = h.forward(&ids, Mode::Train { seed: 9 }).unwrap();
+        let objective = PhiObjective {
+            loss: PhiLoss::Band,
+            band,
+            ..objective(PhiGrad::Model)
+        };
+        let losses = hybrid_loss(&out, &labels, phi_only, objective).unwrap();
+        let grads = losses.total.backward().unwrap();
+        let lora: f32 = h
+            .trainable_vars()
+            .iter()
+            .filter(|(n, _)| n.contains("lora_"))
+            .map(|(_, v)| grad_norm(&grads, v))
+            .sum();
+        norms.push(lora);
+    }
+    assert!(
+        norms[0] > 0.0,
+        "below the band the LoRA weights get a gradient"
+    );
+    assert_eq!(norms[1], 0.0, "inside the band the PHI term is flat");
 }

@@ -8,6 +8,7 @@
 //! * [`session`]: a scheduler training run and its files (metrics, checkpoints, evaluations).
 //! * [`analysis`]: reading a scheduler run back: reports, live progress, plots, policy probes;
 //!   and the original's run folders (stable-baselines3 checkpoints, `evaluations.npz`).
+//! * [`compare`]: budget-matched training under fixed, rule-based and learned schedules.
 //!
 //! # Example
 //!
@@ -28,6 +29,7 @@
 
 pub mod analysis;
 pub mod cartpole;
+pub mod compare;
 pub mod env;
 pub mod error;
 pub mod ppo;

@@ -98,6 +98,7 @@ fn overrides_replace_the_imported_hyper_parameters() {
         clip_range: Some(Schedule::Constant(0.15)),
         ent_coef: Some(0.02),
         max_grad_norm: Some(0.3),
+        n_steps: None,
     };
     let agent = Ppo::from_sb3_zip(&fixture!("sb3_default.zip"), &overrides)
         .unwrap()

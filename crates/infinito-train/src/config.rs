@@ -56,8 +56,10 @@ pub struct RunConfig {
     pub phi_grad: PhiGrad,
     /// Shape of the PHI term.
     pub phi_loss: PhiLoss,
-    /// The PHI value the PHI term aims at.
+    /// The PHI value the PHI term aims at (`linear`, `squared`, `hinge`).
     pub phi_target: f64,
+    /// The band `[lo, hi]` the `band` PHI term keeps mean PHI in.
+    pub phi_band: [f64; 2],
     /// Stop after this many steps over the whole run.
     pub max_steps: Option<u64>,
     /// Start afresh in an output directory that holds a run, deleting its checkpoints.
@@ -91,9 +93,10 @@ impl Default for RunConfig {
             save_every: None,
             keep_checkpoints: 3,
             max_nonfinite: 10,
-            phi_grad: PhiGrad::All,
-            phi_loss: PhiLoss::Linear,
+            phi_grad: PhiGrad::Model,
+            phi_loss: PhiLoss::Band,
             phi_target: 6.0,
+            phi_band: DEFAULT_PHI_BAND,
             max_steps: None,
             overwrite: false,
             log_gaussian_phi_every: None,
@@ -195,6 +198,7 @@ impl RunConfig {
                 "a finite number",
             ));
         }
+        check_phi_band(self.phi_band)?;
         // The trainer's own limits (eval/save intervals, max steps, output, ...).
         self.fit_options(Device::Cpu, Arc::new(AtomicBool::new(false)))?
             .validate()
@@ -224,6 +228,35 @@ impl RunConfig {
             device,
             ..FitOptions::default()
         })
+    }
+}
+
+/// The PHI band of the guide ("PHI estable en [3-6]").
+pub const DEFAULT_PHI_BAND: [f64; 2] = [3.0, 6.0];
+
+/// Accepts a band `[lo, hi]` of finite numbers with `lo <= hi`.
+fn check_phi_band(band: [f64; 2]) -> Result<()> {
+    let [lo, hi] = band;
+    if lo.is_finite() && hi.is_finite() && lo <= hi {
+        Ok(())
+    } else {
+        Err(TrainError::flag(
+            "--phi-band",
+            format!("{lo},{hi}"),
+            "LO,HI with finite LO <= HI",
+        ))
+    }
+}
+
+/// Parses `--phi-band LO,HI` (two numbers separated by a comma).
+pub fn parse_phi_band(text: &str) -> std::result::Result<[f64; 2], String> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    match parts.as_slice() {
+        [lo, hi] => match (lo.parse::<f64>(), hi.parse::<f64>()) {
+            (Ok(lo), Ok(hi)) => Ok([lo, hi]),
+            _ => Err(format!("{text:?}: expected two numbers LO,HI")),
+        },
+        _ => Err(format!("{text:?}: expected LO,HI (e.g. 3,6)")),
     }
 }
 
@@ -305,15 +338,18 @@ pub struct RunArgs {
     /// Non-finite steps in a row before giving up [default: 10].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_nonfinite: Option<u32>,
-    /// Where the PHI term's gradient goes: all, model or none [default: all].
+    /// Where the PHI term's gradient goes: all, model or none [default: model].
     #[arg(long, value_name = "all|model|none")]
     pub phi_grad: Option<PhiGrad>,
-    /// Shape of the PHI term: linear, squared or hinge [default: linear].
-    #[arg(long, value_name = "linear|squared|hinge")]
+    /// Shape of the PHI term: band, linear, squared or hinge [default: band].
+    #[arg(long, value_name = "band|linear|squared|hinge")]
     pub phi_loss: Option<PhiLoss>,
-    /// PHI target of the PHI term [default: 6.0].
+    /// PHI target of the linear, squared and hinge PHI terms [default: 6.0].
     #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub phi_target: Option<f64>,
+    /// PHI band of the band PHI term [default: 3,6].
+    #[arg(long, value_name = "LO,HI", value_parser = parse_phi_band, allow_hyphen_values = true)]
+    pub phi_band: Option<[f64; 2]>,
     /// Stop after N steps over the whole run.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_steps: Option<u64>,
@@ -369,6 +405,7 @@ impl RunArgs {
         set(&mut c.phi_grad, &self.phi_grad);
         set(&mut c.phi_loss, &self.phi_loss);
         set(&mut c.phi_target, &self.phi_target);
+        set(&mut c.phi_band, &self.phi_band);
         set_opt(&mut c.max_steps, &self.max_steps);
         c.overwrite |= self.overwrite;
         set_opt(&mut c.log_gaussian_phi_every, &self.log_gaussian_phi_every);
@@ -411,5 +448,19 @@ mod tests {
         );
         let err = resolve(&["--gaussian-channels", "1"]).unwrap_err();
         assert!(err.to_string().contains("--gaussian-channels 1"), "{err}");
+    }
+
+    #[test]
+    fn band_with_a_model_only_gradient_is_the_default_phi_term() {
+        let c = resolve(&[]).unwrap();
+        assert_eq!(
+            (c.phi_loss, c.phi_grad, c.phi_band),
+            (PhiLoss::Band, PhiGrad::Model, [3.0, 6.0])
+        );
+        let c = resolve(&["--phi-band", "2.5,7", "--phi-loss", "squared"]).unwrap();
+        assert_eq!((c.phi_band, c.phi_loss), ([2.5, 7.0], PhiLoss::Squared));
+        let err = resolve(&["--phi-band", "6,3"]).unwrap_err();
+        assert!(err.to_string().contains("--phi-band 6,3"), "{err}");
+        assert!(parse_phi_band("3").is_err() && parse_phi_band("a,b").is_err());
     }
 }

@@ -11,7 +11,7 @@ use infinito_phi::gaussian::{gaussian_phi, GaussianOptions};
 
 use crate::data::Batch;
 use crate::error::{Result, TrainError};
-use crate::model::{StepOutput, TrainModel};
+use crate::model::{PhiMetrics, StepOutput, TrainModel};
 
 /// A hybrid with the loss it is trained on.
 pub struct HybridModel {
@@ -45,9 +45,6 @@ impl HybridModel {
         let losses = hybrid_loss(&out, &batch.labels, self.weights, self.objective)
             .map_err(TrainError::model)?;
         let mut metrics = BTreeMap::new();
-        metrics.insert("phi".to_string(), losses.phi_mean);
-        metrics.insert("phi_loss".to_string(), losses.phi_loss);
-        metrics.insert("memory_utilization".to_string(), out.memory_utilization);
         for (name, values) in out.phi.named().into_iter().skip(1) {
             let mean = values
                 .mean_all()
@@ -58,6 +55,11 @@ impl HybridModel {
         let step = StepOutput {
             loss: losses.total,
             lm_loss: losses.lm,
+            phi: Some(PhiMetrics {
+                phi: losses.phi_mean,
+                phi_loss: losses.phi_loss,
+                memory_utilization: out.memory_utilization,
+            }),
             metrics,
         };
         Ok((step, out))
@@ -198,6 +200,7 @@ mod tests {
                 loss: PhiLoss::Linear,
                 grad: PhiGrad::All,
                 target: 6.0,
+                band: [3.0, 6.0],
             },
         }
     }
@@ -271,6 +274,6 @@ mod tests {
         let mut logged = HybridWithGaussianPhi::new(model(), Some(log));
         let out = logged.step(&batch(), true, 1).unwrap();
         assert!(GAUSSIAN_METRICS.iter().all(|m| out.metrics[*m].is_nan()));
-        assert!(out.metrics["phi"].is_finite());
+        assert!(out.phi.is_some_and(|p| p.phi.is_finite()));
     }
 }

@@ -55,7 +55,7 @@ pub use config::{PhiGrad, PhiLoss, RunArgs, RunConfig};
 pub use error::{Result, TrainError};
 pub use history::{History, Summary};
 pub use logs::{CONFIG_FILE, HISTORY_FILE, METRICS_FILE, TEXT_LOG_FILE};
-pub use model::{step_seed, StepOutput, TrainModel};
+pub use model::{step_seed, PhiMetrics, StepOutput, TrainModel};
 pub use optim::{AdamW, AdamWConfig, AdamWState};
 pub use options::FitOptions;
 pub use schedule::{EarlyStopping, PlateauConfig, ReduceLrOnPlateau, StopCheck};

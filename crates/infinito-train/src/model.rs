@@ -13,9 +13,45 @@ pub struct StepOutput {
     pub loss: Tensor,
     /// The language-model cross-entropy of the batch (perplexity is `exp` of it).
     pub lm_loss: f64,
-    /// Further named values, averaged and logged by the trainer (e.g. `"phi"`, `"phi_loss"`,
-    /// `"memory_utilization"`). `"phi"` and `"phi_loss"` fill the PHI columns of the history.
+    /// The PHI numbers of a model that has them (the hybrid); logged under their field names,
+    /// and `phi` and `phi_loss` fill the PHI columns of the history.
+    pub phi: Option<PhiMetrics>,
+    /// Further named values, averaged and logged by the trainer (e.g. the PHI components).
     pub metrics: BTreeMap<String, f64>,
+}
+
+impl StepOutput {
+    /// Every metric by name: [`StepOutput::metrics`] and the fields of [`StepOutput::phi`].
+    pub fn named_metrics(&self) -> BTreeMap<String, f64> {
+        let mut all = self.metrics.clone();
+        if let Some(phi) = &self.phi {
+            all.extend(phi.named().map(|(name, v)| (name.to_string(), v)));
+        }
+        all
+    }
+}
+
+/// The PHI numbers of one step, as typed fields (a renamed field is a compile error, not a
+/// silent zero in the scheduler's reward).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhiMetrics {
+    /// Mean learned PHI of the batch.
+    pub phi: f64,
+    /// The PHI term of the loss, before its coefficient.
+    pub phi_loss: f64,
+    /// Fraction of the memory's slots in use.
+    pub memory_utilization: f64,
+}
+
+impl PhiMetrics {
+    /// The fields by their log names (`phi`, `phi_loss`, `memory_utilization`).
+    pub fn named(&self) -> [(&'static str, f64); 3] {
+        [
+            ("phi", self.phi),
+            ("phi_loss", self.phi_loss),
+            ("memory_utilization", self.memory_utilization),
+        ]
+    }
 }
 
 /// What the trainer needs from a model.

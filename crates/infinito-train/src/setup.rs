@@ -102,6 +102,7 @@ pub fn prepare(cfg: &RunConfig, device: &Device) -> Result<RunSetup> {
             loss: cfg.phi_loss,
             grad: cfg.phi_grad,
             target: cfg.phi_target,
+            band: cfg.phi_band,
         },
     };
     Ok(RunSetup {

@@ -51,7 +51,8 @@ fn defaults_match_the_guide() -> TestResult {
         (8, 32.0, 5, 256, 256)
     );
     assert_eq!((c.seed, c.device.as_str(), c.phi_target), (42, "cpu", 6.0));
-    assert_eq!((c.phi_grad, c.phi_loss), (PhiGrad::All, PhiLoss::Linear));
+    assert_eq!((c.phi_grad, c.phi_loss), (PhiGrad::Model, PhiLoss::Band));
+    assert_eq!(c.phi_band, [3.0, 6.0]);
     assert_eq!(c.output, PathBuf::from("runs/train_base_more"));
     assert!(
         c.model.is_none() && c.data.is_none() && c.checkpoint.is_none() && c.max_steps.is_none()
@@ -194,7 +195,8 @@ fn the_config_becomes_trainer_options() -> TestResult {
     );
     assert!(Arc::ptr_eq(&opts.stop, &stop));
     assert_eq!(opts.run_config["epochs"], 2);
-    assert_eq!(opts.run_config["phi_grad"], "all");
+    assert_eq!(opts.run_config["phi_grad"], "model");
+    assert_eq!(opts.run_config["phi_band"], serde_json::json!([3.0, 6.0]));
     opts.validate()?;
     Ok(())
 }

@@ -4,7 +4,8 @@
 use candle_core::{DType, Device, Tensor, Var};
 use infinito_train::data::{Batch, BatchPosition, Batches, LmWindows, Order};
 use infinito_train::{
-    fit, resume, FitOptions, StepOutput, StopReason, TrainError, TrainModel, Trainer, METRICS_FILE,
+    fit, resume, FitOptions, PhiMetrics, StepOutput, StopReason, TrainError, TrainModel, Trainer,
+    METRICS_FILE,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -90,14 +91,15 @@ impl Toy {
                 loss = (loss + (&s - s.detach())?.sqrt()?)?;
             }
         }
-        let metrics = BTreeMap::from([
-            ("phi".to_string(), phi),
-            ("phi_loss".to_string(), 0.6 * (6.0 - phi)),
-        ]);
         Ok(StepOutput {
             loss,
             lm_loss,
-            metrics,
+            phi: Some(PhiMetrics {
+                phi,
+                phi_loss: 0.6 * (6.0 - phi),
+                memory_utilization: 0.0,
+            }),
+            metrics: BTreeMap::new(),
         })
     }
 }

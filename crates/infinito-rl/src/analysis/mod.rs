@@ -14,6 +14,7 @@ pub mod probe;
 pub mod progress;
 pub mod report;
 pub mod reward;
+pub mod samples;
 
 use std::ops::Range;
 use std::path::Path;

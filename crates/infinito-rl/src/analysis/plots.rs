@@ -19,18 +19,18 @@ const FAMILY: &str = "sans-serif";
 /// Plot size in pixels.
 const SIZE: (u32, u32) = (960, 540);
 /// Colours of the actions, in order (cycled beyond three).
-const ACTION_COLORS: [RGBColor; 3] = [
+pub(crate) const ACTION_COLORS: [RGBColor; 3] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
 ];
 
 /// One line of a chart.
-struct Series<'a> {
-    label: &'a str,
-    color: RGBColor,
-    width: u32,
-    points: Vec<(f64, f64)>,
+pub(crate) struct Series<'a> {
+    pub label: &'a str,
+    pub color: RGBColor,
+    pub width: u32,
+    pub points: Vec<(f64, f64)>,
 }
 
 /// Writes `reward.png`, `phi_c.png`, `ppl.png` and `actions.png` into `dir` (created if
@@ -175,7 +175,7 @@ pub fn write_plots(
 }
 
 /// Registers the embedded font once.
-fn register_font() -> Result<()> {
+pub(crate) fn register_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED
         .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
@@ -190,7 +190,7 @@ fn register_font() -> Result<()> {
 }
 
 /// Draws one PNG with `paint` on a white canvas.
-fn draw(
+pub(crate) fn draw(
     path: &Path,
     paint: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> std::result::Result<(), String>,
 ) -> Result<()> {
@@ -208,6 +208,16 @@ fn draw(
 fn panel(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     title: &str,
+    series: &[Series<'_>],
+) -> std::result::Result<(), String> {
+    panel_along(area, title, "timestep", series)
+}
+
+/// One chart of `series` against an x axis named `x_desc`, with a legend of the labelled ones.
+pub(crate) fn panel_along(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    title: &str,
+    x_desc: &str,
     series: &[Series<'_>],
 ) -> std::result::Result<(), String> {
     let finite = |f: fn(&(f64, f64)) -> f64| {
@@ -228,7 +238,7 @@ fn panel(
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_desc("timestep")
+        .x_desc(x_desc)
         .x_label_formatter(&|x| format!("{x:.0}"))
         .label_style(text(13))
         .axis_desc_style(text(14))

@@ -12,8 +12,8 @@ use super::evaluations::EvalPoint;
 use super::run_config;
 use crate::error::{Result, RlError};
 use crate::session::files::{
-    list_checkpoints, mean, read_run_info, read_steps, Evaluations, METRICS_FILE, RUN_FILE,
-    STATS_FILE,
+    list_checkpoints, mean, read_run_info, read_samples, read_steps, Evaluations, SampleLine,
+    METRICS_FILE, RUN_FILE, STATS_FILE,
 };
 use crate::session::summary::{clock, Progress};
 
@@ -67,6 +67,8 @@ pub struct LiveProgress {
     pub evaluations: Vec<EvalPoint>,
     /// True when `training_stats.json` exists and is not older than `run.json`.
     pub finished: bool,
+    /// The newest text samples (`samples.jsonl`), if any.
+    pub latest_sample: Option<SampleLine>,
 }
 
 impl LiveProgress {
@@ -123,6 +125,7 @@ impl LiveProgress {
             action_names: names,
             evaluations: EvalPoint::all(&Evaluations::load(run_dir)?),
             finished: is_finished(run_dir),
+            latest_sample: read_samples(run_dir).pop(),
         }))
     }
 
@@ -184,7 +187,34 @@ impl LiveProgress {
                 let _ = writeln!(out, "{}", line.trim_end());
             }
         }
+        self.render_sample(&mut out);
         out
+    }
+
+    /// The newest sample: its step, quality and each prompt's text with PHI and perplexity.
+    fn render_sample(&self, out: &mut String) {
+        let Some(line) = &self.latest_sample else {
+            return;
+        };
+        let q = |key: &str| {
+            line.quality
+                .get(key)
+                .and_then(|v| v.as_f64())
+                .map_or("-".to_string(), |v| format!("{v:.3}"))
+        };
+        let _ = writeln!(
+            out,
+            "sample      at step {}: distinct-2 {} | repeated 3-grams {} | ppl {}",
+            line.timestep,
+            q("distinct_2"),
+            q("repeated_ngram_rate"),
+            q("perplexity")
+        );
+        for s in &line.samples {
+            let ppl = s.perplexity.map_or("-".to_string(), |p| format!("{p:.2}"));
+            let text = s.text.replace('\n', " ");
+            let _ = writeln!(out, "  [PHI {:.3}, ppl {ppl}] {text}", s.phi);
+        }
     }
 }
 

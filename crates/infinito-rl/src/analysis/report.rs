@@ -13,9 +13,12 @@ use super::metrics::MetricsReport;
 use super::progress::is_finished;
 use super::reward::RewardReport;
 use super::run_config;
+use super::samples::{render_samples, SamplePoint};
 use crate::error::{Result, RlError};
 use crate::scheduler::SchedulerConfig;
-use crate::session::files::{read_run_info, read_steps, Evaluations, RunInfo, StepLine};
+use crate::session::files::{
+    read_run_info, read_samples, read_steps, Evaluations, RunInfo, StepLine,
+};
 use crate::session::summary::clock;
 
 /// A run directory's files, read once.
@@ -103,6 +106,8 @@ pub struct RunAnalysis {
     pub episodes: EpisodeReport,
     /// The evaluations (`None` when none ran).
     pub evaluations: Option<EvalReport>,
+    /// Quality of the text samples over time (`samples.jsonl`; empty without them).
+    pub samples: Vec<SamplePoint>,
     /// The plots written (filled in by the caller that writes them).
     pub plots: Vec<PathBuf>,
 }
@@ -132,6 +137,7 @@ impl RunAnalysis {
             metrics: MetricsReport::of(steps, &data.config.reward),
             episodes: EpisodeReport::of(steps),
             evaluations: EvalReport::of(&data.evaluations),
+            samples: SamplePoint::all(&read_samples(&data.dir)),
             plots: Vec::new(),
         }
     }
@@ -150,6 +156,7 @@ impl RunAnalysis {
                 let _ = writeln!(out, "\n== evaluations ==\nnone yet");
             }
         }
+        render_samples(&self.samples, &mut out);
         if !self.plots.is_empty() {
             let _ = writeln!(out, "\n== plots ==");
             for p in &self.plots {

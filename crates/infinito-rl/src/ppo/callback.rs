@@ -67,6 +67,15 @@ pub struct UpdateStats {
     pub clip_range: f64,
     /// Value clip range used, if any.
     pub clip_range_vf: Option<f64>,
+    /// Entropy coefficient used.
+    #[serde(default)]
+    pub ent_coef: f64,
+    /// Gradient-norm clip used.
+    #[serde(default)]
+    pub max_grad_norm: f64,
+    /// Steps of the rollout this update learned from.
+    #[serde(default)]
+    pub n_steps: usize,
     /// Mean of `-entropy` over all minibatches.
     pub entropy_loss: f64,
     /// Mean clipped-surrogate loss over all minibatches.

@@ -171,6 +171,8 @@ pub struct ConfigOverrides {
     pub ent_coef: Option<f64>,
     /// New gradient-norm clip.
     pub max_grad_norm: Option<f64>,
+    /// New rollout length.
+    pub n_steps: Option<usize>,
 }
 
 impl ConfigOverrides {
@@ -187,6 +189,9 @@ impl ConfigOverrides {
         }
         if let Some(v) = self.max_grad_norm {
             config.max_grad_norm = v;
+        }
+        if let Some(v) = self.n_steps {
+            config.n_steps = v;
         }
     }
 }

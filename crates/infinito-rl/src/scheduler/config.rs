@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use infinito_train::config::DEFAULT_PHI_BAND;
 use infinito_train::{PhiGrad, PhiLoss, RunConfig};
 use serde::{Deserialize, Serialize};
 
@@ -119,12 +120,14 @@ pub struct EnvModelConfig {
     pub lr: f64,
     /// PHI-term coefficient used to measure the first observation of an episode.
     pub lambda_phi: f64,
-    /// Shape of the PHI term (bounded by default: the linear one saturates PHI).
+    /// Shape of the PHI term (`band` by default: the linear one saturates PHI).
     pub phi_loss: PhiLoss,
     /// Where the PHI term's gradient goes.
     pub phi_grad: PhiGrad,
-    /// The PHI value the PHI term aims at.
+    /// The PHI value the `linear`, `squared` and `hinge` PHI terms aim at.
     pub phi_target: f64,
+    /// The band `[lo, hi]` of the `band` PHI term.
+    pub phi_band: [f64; 2],
     /// Seed of initialisation, data order and dropout.
     pub seed: u64,
     /// `cpu`, `cuda` or `cuda:N`.
@@ -143,9 +146,10 @@ impl Default for EnvModelConfig {
             memory_slots: 128,
             lr: 2e-4,
             lambda_phi: 0.3,
-            phi_loss: PhiLoss::Squared,
-            phi_grad: PhiGrad::All,
+            phi_loss: PhiLoss::Band,
+            phi_grad: PhiGrad::Model,
             phi_target: 6.0,
+            phi_band: DEFAULT_PHI_BAND,
             seed: 42,
             device: "cpu".to_string(),
         }
@@ -406,6 +410,7 @@ impl SchedulerConfig {
             phi_grad: m.phi_grad,
             phi_loss: m.phi_loss,
             phi_target: m.phi_target,
+            phi_band: m.phi_band,
             ..RunConfig::default()
         }
     }

@@ -13,12 +13,15 @@ use infinito_train::data::{Batch, BatchPosition, Batches, LmWindows, Order};
 use infinito_train::hybrid::HybridModel;
 use infinito_train::setup::prepare;
 use infinito_train::{
-    read_model, step_seed, FitOptions, RunConfig, StepOutput, TrainModel, Trainer, TrainerSnapshot,
+    read_model, step_seed, FitOptions, PhiMetrics, RunConfig, StepOutput, TrainModel, Trainer,
+    TrainerSnapshot,
 };
+use tokenizers::Tokenizer;
 
 use super::config::{EpisodeReset, RewardKind, SchedulerConfig};
 use super::observation::ObservationBuilder;
 use super::reward::{reward, StepMetrics};
+use super::samples::{sample_prompts, SampleSet, SampleSettings};
 use crate::env::{Env, Transition};
 use crate::error::{Result, RlError};
 
@@ -34,6 +37,18 @@ pub struct SchedulerEnv {
     episode: Episode,
     observer: ObservationBuilder,
     description: String,
+    tokenizer: Tokenizer,
+}
+
+/// Held-out measures of the model: see [`SchedulerEnv::validation`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Validation {
+    /// Mean language-model loss.
+    pub lm_loss: f64,
+    /// Mean PHI.
+    pub phi: f64,
+    /// Batches scored.
+    pub batches: usize,
 }
 
 /// Where the next training batch comes from.
@@ -119,6 +134,7 @@ impl SchedulerEnv {
             },
             observer,
             description,
+            tokenizer: setup.tokenizer,
         })
     }
 
@@ -148,6 +164,11 @@ impl SchedulerEnv {
     /// Optimizer updates of the model so far (rewound with the model on a snapshot reset).
     pub fn model_steps(&self) -> u64 {
         self.trainer.global_step()
+    }
+
+    /// Mean PHI of the model's last step (or of the episode's first measurement).
+    pub fn current_phi(&self) -> f64 {
+        self.episode.prev.phi
     }
 
     /// The model being trained.
@@ -210,8 +231,9 @@ impl SchedulerEnv {
         Err(RlError::Env("the training data has no batch".into()))
     }
 
-    /// Mean LM loss over the first `validation_batches` batches of the validation split.
-    fn validation_loss(&mut self) -> Result<f64> {
+    /// Mean LM loss and PHI of the model, in evaluation mode, over the first `max_batches`
+    /// batches of the validation split.
+    pub fn validation(&mut self, max_batches: usize) -> Result<Validation> {
         let batches = Batches::new(
             &self.valid,
             self.config.batch_size,
@@ -219,34 +241,58 @@ impl SchedulerEnv {
             BatchPosition::default(),
             &self.device,
         )?;
-        let mut total = 0.0;
-        let mut n = 0usize;
-        for batch in batches.take(self.config.reward.validation_batches) {
+        let (mut lm, mut phi, mut n) = (0.0, 0.0, 0usize);
+        for batch in batches.take(max_batches) {
             let out = self.trainer.model_mut().step(&batch?, false, 0)?;
-            total += out.lm_loss;
+            lm += out.lm_loss;
+            phi += out.phi.map_or(f64::NAN, |p| p.phi);
             n += 1;
         }
-        Ok(total / n.max(1) as f64)
+        if n == 0 {
+            return Err(RlError::Env("the validation data has no batch".into()));
+        }
+        Ok(Validation {
+            lm_loss: lm / n as f64,
+            phi: phi / n as f64,
+            batches: n,
+        })
+    }
+
+    /// Continuations of `prompts` by the model as it is now, with their PHI, perplexity and
+    /// quality; the model's state (memory access counts included) is left as it was.
+    pub fn sample(&mut self, prompts: &[&str], settings: SampleSettings) -> Result<SampleSet> {
+        let before = self.trainer.snapshot()?;
+        let set = sample_prompts(
+            &mut self.trainer.model_mut().hybrid,
+            &self.tokenizer,
+            prompts,
+            settings,
+        );
+        self.trainer.restore(&before)?;
+        set
     }
 
     /// Metrics of a model step taken with `w_phi` as the PHI coefficient.
     fn metrics(
         &mut self,
         lm_loss: f64,
-        metrics: &BTreeMap<String, f64>,
+        phi: Option<PhiMetrics>,
         w_phi: f64,
     ) -> Result<StepMetrics> {
-        let get = |name: &str| metrics.get(name).copied().unwrap_or(0.0);
+        let phi = phi.ok_or_else(|| RlError::Env("the model reports no PHI metrics".into()))?;
         let mut m = StepMetrics::new(
-            get("phi"),
+            phi.phi,
             lm_loss,
-            get("phi_loss"),
+            phi.phi_loss,
             w_phi,
-            get("memory_utilization"),
+            phi.memory_utilization,
             self.config.reward.c_scale,
         );
         if self.config.reward.kind == RewardKind::Validation {
-            m.val_loss = Some(self.validation_loss()?);
+            m.val_loss = Some(
+                self.validation(self.config.reward.validation_batches)?
+                    .lm_loss,
+            );
         }
         Ok(m)
     }
@@ -275,10 +321,8 @@ impl Env for SchedulerEnv {
         self.trainer.model_mut().set_loss_weights(1.0, lambda_phi);
         let batch = self.next_batch()?;
         let seed = step_seed(self.cursor.seed, self.episode.number);
-        let StepOutput {
-            lm_loss, metrics, ..
-        } = self.trainer.model_mut().step(&batch, false, seed)?;
-        let first = self.metrics(lm_loss, &metrics, lambda_phi)?;
+        let StepOutput { lm_loss, phi, .. } = self.trainer.model_mut().step(&batch, false, seed)?;
+        let first = self.metrics(lm_loss, phi, lambda_phi)?;
         self.episode = Episode {
             number: self.episode.number + 1,
             step: 0,
@@ -313,7 +357,7 @@ impl Env for SchedulerEnv {
         let cur = if report.skipped || !report.lm_loss.is_finite() {
             prev
         } else {
-            self.metrics(report.lm_loss, &report.metrics, spec.w_phi)?
+            self.metrics(report.lm_loss, report.phi, spec.w_phi)?
         };
         let terms = reward(&self.config.reward, &prev, &cur);
         self.episode.step += 1;

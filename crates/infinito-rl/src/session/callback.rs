@@ -14,12 +14,14 @@ use serde_json::{json, Map, Value};
 
 use super::board::SessionBoard;
 use super::checkpoint::save_checkpoint;
-use super::files::{io_error, Evaluations, BEST_DIR, CHECKPOINT_DIR, EVAL_DIR};
+use super::files::{
+    io_error, Evaluations, SampleLine, BEST_DIR, CHECKPOINT_DIR, EVAL_DIR, SAMPLES_FILE,
+};
 use super::summary::{Progress, StepWindow};
 use super::SessionOptions;
 use crate::error::Result;
 use crate::ppo::{evaluate, Callback, Control, Ppo, StepRecord, UpdateStats};
-use crate::scheduler::SchedulerEnv;
+use crate::scheduler::{SampleSettings, SchedulerEnv, SAMPLE_PROMPTS};
 
 /// Everything the session does between environment steps.
 pub(crate) struct SessionCallback<'a> {
@@ -38,6 +40,8 @@ pub(crate) struct SessionCallback<'a> {
     pub best_mean: f64,
     pub bar: ProgressBar,
     pub board: Option<SessionBoard>,
+    /// Decisions per action since the last text sample.
+    pub since_sample: Vec<u64>,
 }
 
 impl SessionCallback<'_> {
@@ -103,6 +107,35 @@ impl SessionCallback<'_> {
         writeln!(self.metrics, "{}", Value::Object(line))
             .and_then(|()| self.metrics.flush())
             .map_err(|e| io_error(&self.metrics_path, e))
+    }
+
+    /// Appends text samples of the model on the fixed prompts to `samples.jsonl`.
+    fn sample(&mut self, agent: &Ppo) -> Result<()> {
+        let set = self
+            .env
+            .borrow_mut()
+            .sample(&SAMPLE_PROMPTS, SampleSettings::default())?;
+        let total: u64 = self.since_sample.iter().sum();
+        let line = SampleLine {
+            timestep: agent.num_timesteps(),
+            samples: set.samples,
+            quality: serde_json::to_value(&set.quality).unwrap_or(Value::Null),
+            action_shares: self
+                .names
+                .iter()
+                .zip(&self.since_sample)
+                .map(|(n, &c)| (n.clone(), 100.0 * c as f64 / total.max(1) as f64))
+                .collect(),
+        };
+        self.since_sample.iter_mut().for_each(|c| *c = 0);
+        let path = self.options.output.join(SAMPLES_FILE);
+        let text = serde_json::to_string(&line).unwrap_or_default();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{text}"))
+            .map_err(|e| io_error(&path, e))
     }
 
     fn checkpoint(&self, agent: &Ppo) -> Result<()> {
@@ -202,6 +235,12 @@ impl Callback for SessionCallback<'_> {
             );
             self.say(report.trim_end());
             self.window = StepWindow::new(self.names.len());
+        }
+        if let Some(count) = self.since_sample.get_mut(record.action) {
+            *count += 1;
+        }
+        if every(self.options.sample_every) {
+            self.sample(agent)?;
         }
         if every(self.options.save_freq) {
             self.checkpoint(agent)?;

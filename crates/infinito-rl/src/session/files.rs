@@ -14,6 +14,8 @@ pub const RUN_FILE: &str = "run.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 /// One JSON record per PPO update.
 pub const UPDATES_FILE: &str = "updates.jsonl";
+/// Text samples on fixed prompts every `--sample-every` steps, one JSON record per line.
+pub const SAMPLES_FILE: &str = "samples.jsonl";
 /// Written when a session ends.
 pub const STATS_FILE: &str = "training_stats.json";
 /// Periodic checkpoints.
@@ -195,6 +197,7 @@ pub fn clear_run(run_dir: &Path) -> Result<()> {
         METRICS_FILE,
         UPDATES_FILE,
         STATS_FILE,
+        SAMPLES_FILE,
     ] {
         let path = run_dir.join(file);
         if path.exists() {
@@ -212,6 +215,28 @@ pub fn clear_run(run_dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One record of `samples.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleLine {
+    /// Step counter when the samples were drawn.
+    pub timestep: u64,
+    /// One sample per prompt: `prompt`, `text`, `phi`, `perplexity`.
+    pub samples: Vec<crate::scheduler::PromptSample>,
+    /// Pooled quality of the continuations (`distinct_2`, `repeated_ngram_rate`, `perplexity`, ...).
+    pub quality: serde_json::Value,
+    /// Share of each action (percent) over the steps since the previous sample.
+    pub action_shares: std::collections::BTreeMap<String, f64>,
+}
+
+/// Reads `samples.jsonl` of a run (none when absent); unreadable lines are skipped.
+pub fn read_samples(run_dir: &Path) -> Vec<SampleLine> {
+    std::fs::read_to_string(run_dir.join(SAMPLES_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// The mean of `values` (NaN when empty).

@@ -62,6 +62,8 @@ pub struct SessionOptions {
     pub progress: bool,
     /// Write TensorBoard scalars into `<output>/tensorboard/`.
     pub tensorboard: bool,
+    /// Write text samples to `samples.jsonl` every this many steps of the session (0: never).
+    pub sample_every: u64,
 }
 
 /// How a session ended.
@@ -128,6 +130,7 @@ pub fn run_session(
             .tensorboard
             .then(|| SessionBoard::create(out, names.clone(), start_timesteps))
             .transpose()?,
+        since_sample: vec![0; names.len()],
     };
     callback.best_mean = callback
         .evaluations

@@ -16,7 +16,7 @@ use crate::data::{Batch, BatchPosition, Batches, LmWindows, Order};
 use crate::error::{Result, TrainError};
 use crate::history::{History, Summary, Totals};
 use crate::logs::RunLogs;
-use crate::model::{step_seed, TrainModel};
+use crate::model::{step_seed, PhiMetrics, TrainModel};
 use crate::optim::{AdamW, AdamWConfig, AdamWState};
 use crate::options::FitOptions;
 use crate::progress::ProgressView;
@@ -90,7 +90,9 @@ pub struct StepReport {
     pub lr: f64,
     /// True when the update was skipped for a non-finite loss or gradient norm.
     pub skipped: bool,
-    /// The model's metrics.
+    /// The model's PHI numbers, if it has them.
+    pub phi: Option<PhiMetrics>,
+    /// Every metric of the model by name (those of `phi` included).
     pub metrics: BTreeMap<String, f64>,
 }
 
@@ -411,7 +413,7 @@ impl<M: TrainModel> Trainer<M> {
                 self.view.step(
                     report.loss,
                     report.lm_loss.exp(),
-                    report.metrics.get("phi").copied(),
+                    report.phi.map(|p| p.phi),
                     report.lr,
                 );
                 self.after_step(valid, num_batches)?;
@@ -528,6 +530,7 @@ impl<M: TrainModel> Trainer<M> {
     pub fn train_step(&mut self, batch: &Batch) -> Result<StepReport> {
         let seed = step_seed(self.options.seed, self.state.global_step);
         let out = self.model.step(batch, true, seed)?;
+        let metrics = out.named_metrics();
         let loss = scalar(&out.loss)?;
         let lr = self.optimizer.learning_rate();
         let mut grad_norm = f64::NAN;
@@ -549,7 +552,7 @@ impl<M: TrainModel> Trainer<M> {
         if applied {
             self.state.nonfinite_in_row = 0;
             self.state.last_good_step = step;
-            self.state.epoch_totals.add(loss, out.lm_loss, &out.metrics);
+            self.state.epoch_totals.add(loss, out.lm_loss, &metrics);
         } else {
             self.state.nonfinite_in_row += 1;
             self.state.nonfinite_total += 1;
@@ -571,7 +574,8 @@ impl<M: TrainModel> Trainer<M> {
             grad_norm,
             lr,
             skipped: !applied,
-            metrics: out.metrics,
+            phi: out.phi,
+            metrics,
         };
         self.record_step(&report)?;
         if self.state.nonfinite_in_row >= self.options.max_nonfinite {
@@ -602,7 +606,7 @@ impl<M: TrainModel> Trainer<M> {
             let out = self.model.step(&batch?, false, seed)?;
             let loss = scalar(&out.loss)?;
             nonfinite |= !(loss.is_finite() && out.lm_loss.is_finite());
-            totals.add(loss, out.lm_loss, &out.metrics);
+            totals.add(loss, out.lm_loss, &out.named_metrics());
         }
         let mut summary = totals.summary();
         if nonfinite {
