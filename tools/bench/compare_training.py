@@ -19,6 +19,10 @@ PyTorch / ours, 2-thread speed-up over 1 thread, peak RSS) to stdout and to --ou
 Usage (from the repository root, on a quiet machine; about 10-12 minutes):
     cargo build --release -p infinito-benches --bin training_workloads
     python3 tools/bench/compare_training.py [--rounds 2] [--steps 3] [--out target/compare_training.md]
+                                            [--ours-env CANDLE_BARRIER_POOL_SPIN_LIMIT=0]
+
+--ours-env KEY=VALUE (repeatable) sets an environment variable for our side only, to measure a
+thread setting against the defaults (run the script once with and once without).
 """
 
 import argparse
@@ -42,23 +46,28 @@ STEP_GFLOP = 2 * (2 * 512 * 123.5e6 + 2.4e9) / 1e9
 GEMM_GFLOP = 2 * 512 * 768 * 3072 / 1e9
 
 
-def env_for(threads):
+OURS_ENV = {}
+
+
+def env_for(threads, ours=False):
     env = dict(os.environ)
+    if ours:
+        env.update(OURS_ENV)
     env["RAYON_NUM_THREADS"] = str(threads)
     env["OMP_NUM_THREADS"] = str(threads)
     env.pop("CANDLE_NUM_THREADS", None)
     return env
 
 
-def run(cmd, threads):
-    out = subprocess.run(cmd, cwd=ROOT, env=env_for(threads), capture_output=True, text=True)
+def run(cmd, threads, ours=False):
+    out = subprocess.run(cmd, cwd=ROOT, env=env_for(threads, ours), capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
     return out.stdout
 
 
 def ours(workload, threads, steps):
-    line = run([OURS, workload, str(steps)], threads).strip().splitlines()[-1]
+    line = run([OURS, workload, str(steps)], threads, ours=True).strip().splitlines()[-1]
     rec = json.loads(line)
     return rec["times_s"], rec["peak_rss_gb"]
 
@@ -93,7 +102,11 @@ def main():
     ap.add_argument("--phi-steps", type=int, default=10, help="timed calls per PHI process")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "compare_training.md"))
+    ap.add_argument("--ours-env", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
+    for kv in args.ours_env:
+        key, _, value = kv.partition("=")
+        OURS_ENV[key] = value
     if not os.path.exists(OURS):
         sys.exit(f"{OURS} missing: cargo build --release -p infinito-benches --bin training_workloads")
     started = time.time()
@@ -121,7 +134,8 @@ def main():
 
     lines = [f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
              f"{args.rounds} rounds alternating sides, {args.steps} timed calls per GPT-2 process and "
-             f"{args.phi_steps} per PHI process after one warm-up; median (min..max over all calls).",
+             f"{args.phi_steps} per PHI process after one warm-up; median (min..max over all calls). "
+             f"Our side's extra environment: {OURS_ENV or 'none'}.",
              "",
              "| work | threads | ours | PyTorch | speed-up (PyTorch / ours) | peak RSS ours | peak RSS PyTorch |",
              "|---|---|---|---|---|---|---|"]

@@ -159,7 +159,7 @@ mod tests {
         let want_dx = probe.broadcast_matmul(&w_io.t()?)?;
         for (w, layout) in [(&w_io, WeightLayout::InOut), (&w_oi, WeightLayout::OutIn)] {
             let y = frozen_linear(&x, w, Some(&b), layout)?;
-            assert_eq!(max_diff(&y, &reference), 0.0, "{layout:?} forward");
+            assert!(max_diff(&y, &reference) < 1e-5, "{layout:?} forward");
             let grads = (y * &probe)?.sum_all()?.backward()?;
             let dx = grads.get(&x).expect("input gradient");
             assert!(max_diff(dx, &want_dx) < 1e-5, "{layout:?} input gradient");
