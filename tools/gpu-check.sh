@@ -87,8 +87,8 @@ step bench_gpt2_step "bench_times $mark" -- \
 if torch_cuda; then
   step torch_phi "grep -E 'ms median' '$log' | tail -4" -- \
     python3 tools/refgen/bench_phi_torch.py --device cuda
-  step torch_gpt2 "grep -E '^torch .*train_step' '$log' | tail -1" -- \
-    python3 tools/refgen/bench_gpt2_torch.py --device cuda
+  step torch_gpt2 "grep -E '^torch .*per call' '$log' | tail -3" -- \
+    python3 tools/refgen/bench_gpt2_torch.py --device cuda --workload eval,lora,hybrid
 else
   names+=(torch_phi torch_gpt2) statuses+=(skipped skipped) seconds+=(0 0)
   details+=("python3 has no torch with CUDA" "python3 has no torch with CUDA")

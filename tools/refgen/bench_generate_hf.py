@@ -1,4 +1,4 @@
-"""Hugging Face side of the generation benchmark (crates/infinito-model/benches/generate.rs).
+"""Hugging Face side of the generation benchmark (benches/generate.rs).
 
 GPT-2 small (random init), batch 1, a 10-token prompt, greedy decoding of exactly 100 new tokens
 with the KV cache (`generate(max_new_tokens=100, min_new_tokens=100, do_sample=False)`), 2 threads.

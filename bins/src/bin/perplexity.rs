@@ -99,7 +99,7 @@ fn score_hybrid(args: &Args, device: &Device) -> anyhow::Result<Report> {
         &Tensor::new(ids.as_slice(), device)?.unsqueeze(0)?,
         Mode::Eval,
     )?;
-    let logprobs = score::logprobs_from_logits(&out.logits.squeeze(0)?, &ids, 1)?;
+    let logprobs = score::logprobs_from_logits(&out.logits()?.squeeze(0)?, &ids, 1)?;
     let phi = out
         .phi
         .named()

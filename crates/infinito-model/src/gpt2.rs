@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
+use infinito_kernels::{frozen_linear, WeightLayout};
 
 use crate::config::Gpt2Config;
 use crate::lora::{LoraBuilder, LoraConv1D};
@@ -221,8 +222,7 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
-        // candle's `gelu` is the tanh approximation, i.e. Hugging Face's "gelu_new".
-        let h = self.c_fc.forward(x, mode.derive(5))?.gelu()?;
+        let h = infinito_kernels::gelu_new(&self.c_fc.forward(x, mode.derive(5))?)?;
         dropout(
             &self.c_proj.forward(&h, mode.derive(6))?,
             self.resid_pdrop,
@@ -364,11 +364,18 @@ impl Gpt2 {
 
     /// Projects hidden states `(B, T, D)` to vocabulary logits `(B, T, V)` with the tied embedding.
     pub fn lm_head(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t, d) = hidden.dims3()?;
-        hidden
-            .reshape((b * t, d))?
-            .matmul(&self.wte.t()?)?
-            .reshape((b, t, self.config.vocab_size))
+        tied_head(hidden, &self.wte)
+    }
+
+    /// The tied embedding `(V, D)` that the LM head multiplies by.
+    pub fn head_weight(&self) -> &Tensor {
+        &self.wte
+    }
+
+    /// Mean cross-entropy of `labels` `(B, T)` under `lm_head(hidden)`, computed in row chunks
+    /// without the full logits; the embedding gets a gradient only when it trains.
+    pub fn lm_loss(&self, hidden: &Tensor, labels: &Tensor) -> candle_core::Result<Tensor> {
+        infinito_kernels::linear_cross_entropy(hidden, &self.wte, labels)
     }
 
     /// Logits of `input_ids` in evaluation mode, without cache.
@@ -387,5 +394,18 @@ impl Gpt2 {
             block.mlp.c_proj = block.mlp.c_proj.merged()?;
         }
         Ok(model)
+    }
+}
+
+/// `hidden · wteᵀ` over the last dimension; a frozen embedding gets no gradient.
+pub(crate) fn tied_head(hidden: &Tensor, wte: &Tensor) -> candle_core::Result<Tensor> {
+    if wte.is_variable() {
+        let (b, t, d) = hidden.dims3()?;
+        hidden
+            .reshape((b * t, d))?
+            .matmul(&wte.t()?)?
+            .reshape((b, t, wte.dim(0)?))
+    } else {
+        frozen_linear(hidden, wte, None, WeightLayout::OutIn)
     }
 }

@@ -11,7 +11,7 @@ use infinito_phi::{LearnedPhi, PhiComponents, PhiConfig};
 
 use crate::config::Gpt2Config;
 use crate::error::{ModelError, Result};
-use crate::gpt2::{AttentionCapture, Gpt2};
+use crate::gpt2::{tied_head, AttentionCapture, Gpt2};
 use crate::lora::{LoraBuilder, LoraConfig};
 use crate::memory::PhiMemory;
 use crate::nn::{seeded_normal, splitmix64, Mode};
@@ -40,10 +40,11 @@ pub struct HybridConfig {
     pub train_base: bool,
 }
 
-/// One forward pass of the hybrid.
+/// One forward pass of the hybrid. The vocabulary logits are formed on request
+/// ([`HybridOutput::logits`]); the training loss does without them ([`HybridOutput::lm_loss`]).
 pub struct HybridOutput {
-    /// Vocabulary logits of the enhanced hidden state, `(B, T, V)`.
-    pub logits: Tensor,
+    /// The tied LM head `(V, D)`.
+    head: Tensor,
     /// Learned PHI of each sequence.
     pub phi: PhiComponents,
     /// The hidden state the learned PHI scored: GPT-2's last hidden state plus the memory
@@ -51,6 +52,19 @@ pub struct HybridOutput {
     pub hidden: Tensor,
     /// Fraction of memory slots in use after this pass.
     pub memory_utilization: f64,
+}
+
+impl HybridOutput {
+    /// Vocabulary logits of the enhanced hidden state, `(B, T, V)`.
+    pub fn logits(&self) -> candle_core::Result<Tensor> {
+        tied_head(&self.hidden, &self.head)
+    }
+
+    /// Mean cross-entropy of `labels` `(B, T)` under [`Self::logits`], in row chunks that never
+    /// hold the full logits.
+    pub fn lm_loss(&self, labels: &Tensor) -> candle_core::Result<Tensor> {
+        infinito_kernels::linear_cross_entropy(&self.hidden, &self.head, labels)
+    }
 }
 
 /// GPT-2 + LoRA + memory + noise + learned PHI.
@@ -166,7 +180,6 @@ impl Hybrid {
             residual = (residual + noise)?;
         }
         let enhanced = (&h + (residual * MEMORY_SCALE)?)?;
-        let logits = self.gpt2.lm_head(&enhanced)?;
         if let Mode::Train { seed } = mode.derive(3) {
             self.phi.set_dropout_seed(seed);
         }
@@ -177,7 +190,7 @@ impl Hybrid {
             self.memory.write(&query, &query, &phi.phi_estimate)?;
         }
         Ok(HybridOutput {
-            logits,
+            head: self.gpt2.head_weight().clone(),
             phi,
             hidden: enhanced,
             memory_utilization: self.memory.utilization(),

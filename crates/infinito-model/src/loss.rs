@@ -93,15 +93,14 @@ pub fn hybrid_loss(
     weights: LossWeights,
     objective: PhiObjective,
 ) -> Result<Losses> {
-    let (b, t, v) = out.logits.dims3()?;
+    let (b, t, _) = out.hidden.dims3()?;
     if labels.dims() != [b, t] {
         return Err(ModelError::Input(format!(
             "labels have shape {:?}, expected [{b}, {t}]",
             labels.dims()
         )));
     }
-    let lm =
-        candle_nn::loss::cross_entropy(&out.logits.reshape((b * t, v))?, &labels.flatten_all()?)?;
+    let lm = out.lm_loss(labels)?;
     let mut phi_mean = out.phi.phi_estimate.mean(D::Minus1)?;
     if objective.grad == PhiGrad::None {
         phi_mean = phi_mean.detach();

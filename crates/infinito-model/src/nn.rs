@@ -3,6 +3,7 @@
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
+use infinito_kernels::{frozen_linear, WeightLayout};
 
 /// Whether a forward pass trains (dropout on, autograd-friendly ops) or evaluates. A training pass
 /// carries a seed from which every dropout mask is derived, so a step is reproducible on the CPU.
@@ -63,9 +64,14 @@ impl Conv1D {
         })
     }
 
-    /// Applies the layer over the last dimension.
+    /// Applies the layer over the last dimension. A frozen weight (not a training variable) takes
+    /// the op whose backward gives only the input gradient.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        matmul_last(x, &self.weight)?.broadcast_add(&self.bias)
+        if self.weight.is_variable() {
+            matmul_last(x, &self.weight)?.broadcast_add(&self.bias)
+        } else {
+            frozen_linear(x, &self.weight, Some(&self.bias), WeightLayout::InOut)
+        }
     }
 }
 
@@ -89,7 +95,7 @@ impl LayerNorm {
 
     /// Normalises `x` (fused kernel with backward on the CPU, candle ops elsewhere).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        infinito_phi::layer_norm(x, &self.weight, &self.bias, self.eps)
+        infinito_kernels::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }
 
@@ -97,7 +103,7 @@ impl LayerNorm {
 /// (the mode's seed, element index), so a step is reproducible on the CPU.
 pub fn dropout(x: &Tensor, p: f32, mode: Mode) -> Result<Tensor> {
     match mode {
-        Mode::Train { seed } if p > 0.0 => infinito_phi::dropout(x, p, seed),
+        Mode::Train { seed } if p > 0.0 => infinito_kernels::dropout(x, p, seed),
         _ => Ok(x.clone()),
     }
 }
@@ -129,5 +135,5 @@ pub(crate) fn seeded_normal(x: &Tensor, seed: u64) -> Result<Tensor> {
 
 /// Softmax over the last dimension (fused kernel with backward on the CPU).
 pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    infinito_phi::softmax_last_dim(x)
+    infinito_kernels::softmax_last_dim(x)
 }

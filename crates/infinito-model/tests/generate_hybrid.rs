@@ -42,7 +42,11 @@ fn full_forward_last_logits(hybrid: &mut Hybrid, ids: &[u32]) -> Vec<f32> {
         .unwrap()
         .unsqueeze(0)
         .unwrap();
-    let logits = hybrid.forward(&input, Mode::Eval).unwrap().logits;
+    let logits = hybrid
+        .forward(&input, Mode::Eval)
+        .unwrap()
+        .logits()
+        .unwrap();
     let t = logits.dim(1).unwrap();
     logits
         .narrow(1, t - 1, 1)

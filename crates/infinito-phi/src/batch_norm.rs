@@ -4,9 +4,9 @@
 //! functions here normalise a group of BatchNorms at once, each over its own block of channels.
 
 use crate::layers::NORM_EPS;
-use crate::ops;
 use crate::params::{ParamInit, Params};
 use candle_core::{DType, Result, Tensor, D};
+use infinito_kernels as ops;
 use std::sync::Mutex;
 
 /// PyTorch's default BatchNorm momentum.

@@ -1,8 +1,8 @@
 //! The two building blocks every net uses: PyTorch's `nn.Linear` and `nn.LayerNorm`.
 
-use crate::ops;
 use crate::params::{ParamInit, Params};
 use candle_core::{Result, Tensor};
+use infinito_kernels as ops;
 
 /// `nn.Linear`: `x W^T + b` over the last dimension, W of shape (out, in).
 #[derive(Debug, Clone)]

@@ -195,38 +195,37 @@ mod tests {
     /// The composed path (what CUDA and other devices run) against PyTorch, on the CPU.
     #[test]
     fn composed_path_matches_pytorch() {
-        crate::ops::FORCE_COMPOSED.with(|f| f.set(true));
-        let (weights, cases) = (
-            fixture("phi_small_weights.safetensors"),
-            fixture("phi_small_cases.safetensors"),
-        );
-        let mut cfg = LearnedPhi::infer_config(&weights, "").unwrap();
-        cfg.dropout = 0.0;
-        let (phi, varmap) =
-            LearnedPhi::from_config_and_state_dict(cfg, &weights, "", &Device::Cpu).unwrap();
-        let x = Var::from_tensor(&cases["t13.hidden_state"]).unwrap();
-        let a = &cases["t13.attention_weights"];
-        for (train, tag) in [(false, "eval"), (true, "train")] {
-            let out = phi.forward(&x, Some(a), train).unwrap();
-            for (name, got) in out.named() {
-                let diff =
-                    infinito_testutil::max_abs_diff(got, &cases[&format!("t13.{tag}.{name}")]);
-                assert!(diff < 1e-4, "{tag}.{name}: {diff}");
+        infinito_kernels::with_composed(|| {
+            let (weights, cases) = (
+                fixture("phi_small_weights.safetensors"),
+                fixture("phi_small_cases.safetensors"),
+            );
+            let mut cfg = LearnedPhi::infer_config(&weights, "").unwrap();
+            cfg.dropout = 0.0;
+            let (phi, varmap) =
+                LearnedPhi::from_config_and_state_dict(cfg, &weights, "", &Device::Cpu).unwrap();
+            let x = Var::from_tensor(&cases["t13.hidden_state"]).unwrap();
+            let a = &cases["t13.attention_weights"];
+            for (train, tag) in [(false, "eval"), (true, "train")] {
+                let out = phi.forward(&x, Some(a), train).unwrap();
+                for (name, got) in out.named() {
+                    let diff = infinito_testutil::max_abs_diff(got, &cases[&format!("t13.{tag}.{name}")]);
+                    assert!(diff < 1e-4, "{tag}.{name}: {diff}");
+                }
+                if train {
+                    let grads = out.phi_estimate.sum_all().unwrap().backward().unwrap();
+                    let want = &cases["t13.grad.hidden_state"];
+                    let rel = infinito_testutil::max_abs_diff(grads.get(&x).unwrap(), want)
+                        / infinito_testutil::max_abs_diff(want, &want.zeros_like().unwrap());
+                    assert!(rel < 1e-4, "hidden-state gradient: relative {rel}");
+                    let vars = varmap.data().lock().unwrap().clone();
+                    let w = "integration_net.transformer_layer.self_attn.in_proj_weight";
+                    let want = &cases[&format!("t13.grad.{w}")];
+                    let rel = infinito_testutil::max_abs_diff(grads.get(&vars[w]).unwrap(), want)
+                        / infinito_testutil::max_abs_diff(want, &want.zeros_like().unwrap());
+                    assert!(rel < 1e-4, "{w} gradient: relative {rel}");
+                }
             }
-            if train {
-                let grads = out.phi_estimate.sum_all().unwrap().backward().unwrap();
-                let want = &cases["t13.grad.hidden_state"];
-                let rel = infinito_testutil::max_abs_diff(grads.get(&x).unwrap(), want)
-                    / infinito_testutil::max_abs_diff(want, &want.zeros_like().unwrap());
-                assert!(rel < 1e-4, "hidden-state gradient: relative {rel}");
-                let vars = varmap.data().lock().unwrap().clone();
-                let w = "integration_net.transformer_layer.self_attn.in_proj_weight";
-                let want = &cases[&format!("t13.grad.{w}")];
-                let rel = infinito_testutil::max_abs_diff(grads.get(&vars[w]).unwrap(), want)
-                    / infinito_testutil::max_abs_diff(want, &want.zeros_like().unwrap());
-                assert!(rel < 1e-4, "{w} gradient: relative {rel}");
-            }
-        }
-        crate::ops::FORCE_COMPOSED.with(|f| f.set(false));
+        })
     }
 }

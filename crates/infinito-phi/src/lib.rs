@@ -14,8 +14,8 @@
 //! (per-sample normalisation instead of BatchNorm) and [`AttentionFeatures`] (informative
 //! attention features for the integration net).
 //!
-//! The hot spots (LayerNorm, softmax, dropout) have fused CPU kernels; every other device uses
-//! candle's differentiable tensor ops.
+//! The hot spots run on the fused kernels of `infinito-kernels` (CPU), with candle's
+//! differentiable tensor ops on every other device.
 //!
 //! # Example
 //!
@@ -44,9 +44,7 @@ mod layers;
 mod learned;
 mod mode;
 mod nets;
-mod ops;
 mod params;
-mod rng;
 pub mod statistical;
 mod weights;
 
@@ -54,5 +52,4 @@ pub use config::{AttentionFeatures, ComplexityNorm, PhiConfig};
 pub use error::{PhiError, Result};
 pub use gaussian::{gaussian_phi, GaussianOptions, GaussianReport};
 pub use learned::{LearnedPhi, PhiComponents};
-pub use ops::{dropout, layer_norm, softmax_last_dim};
 pub use weights::find_prefix;

@@ -1,8 +1,8 @@
 //! Train/eval mode of one forward pass and its seeded dropout stream.
 
-use crate::ops;
-use crate::rng::mix64;
 use candle_core::{Result, Tensor};
+use infinito_kernels as ops;
+use infinito_kernels::rng::mix64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Train or eval, plus the dropout probability and where dropout seeds come from.

@@ -1,9 +1,9 @@
 //! Parameter registration: every parameter is created through the caller's `VarBuilder` under
 //! its original name, and recorded with its PyTorch initialisation rule.
 
-use crate::rng::SplitMix64;
 use candle_core::{Result, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
+use infinito_kernels::rng::SplitMix64;
 use std::cell::RefCell;
 use std::rc::Rc;
 

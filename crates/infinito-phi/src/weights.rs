@@ -5,9 +5,9 @@ use crate::batch_norm::RunningStats;
 use crate::config::PhiConfig;
 use crate::error::{PhiError, Result};
 use crate::learned::LearnedPhi;
-use crate::rng::SplitMix64;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
+use infinito_kernels::rng::SplitMix64;
 use std::collections::HashMap;
 
 /// The key whose presence marks a set of PHI weights.

@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use super::linalg::{dot, symmetric_eigen, Matrix};
 use super::series::TimeSeries;
 use crate::error::{PhiError, Result};
-use crate::rng::SplitMix64;
+use infinito_kernels::rng::SplitMix64;
 
 /// How hidden units become channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

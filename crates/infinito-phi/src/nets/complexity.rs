@@ -8,9 +8,9 @@ use crate::batch_norm::{batch_norm, per_sample_norm, BatchNorm};
 use crate::config::ComplexityNorm;
 use crate::layers::Linear;
 use crate::mode::Mode;
-use crate::ops;
 use crate::params::{ParamInit, Params};
 use candle_core::{Result, Tensor};
+use infinito_kernels as ops;
 
 /// Kernel sizes of the three branches (padding k/2 keeps the length).
 const KERNELS: [usize; 3] = [3, 5, 7];

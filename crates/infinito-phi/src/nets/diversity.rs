@@ -6,9 +6,9 @@
 
 use crate::layers::{LayerNorm, Linear};
 use crate::mode::Mode;
-use crate::ops::{self, adaptive_avg_pool_8x8};
 use crate::params::Params;
 use candle_core::{Result, Tensor};
+use infinito_kernels::{self as ops, adaptive_avg_pool_8x8};
 
 pub(crate) struct DiversityNet {
     heads: Vec<Linear>,

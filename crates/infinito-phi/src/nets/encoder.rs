@@ -2,9 +2,9 @@
 
 use crate::layers::{LayerNorm, Linear};
 use crate::mode::Mode;
-use crate::ops;
 use crate::params::{ParamInit, Params};
 use candle_core::{Result, Tensor};
+use infinito_kernels as ops;
 
 /// Heads of the encoder's self-attention (fixed by the original).
 const HEADS: usize = 4;

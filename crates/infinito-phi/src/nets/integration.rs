@@ -5,9 +5,9 @@ use super::encoder::EncoderLayer;
 use crate::config::AttentionFeatures;
 use crate::layers::{LayerNorm, Linear};
 use crate::mode::Mode;
-use crate::ops;
 use crate::params::Params;
 use candle_core::{DType, Result, Tensor, D};
+use infinito_kernels as ops;
 
 /// Keeps `ln` finite on exact zeros in the entropy features.
 const ENTROPY_EPS: f64 = 1e-10;

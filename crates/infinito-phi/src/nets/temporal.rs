@@ -2,9 +2,9 @@
 
 use crate::layers::{LayerNorm, Linear};
 use crate::mode::Mode;
-use crate::ops;
 use crate::params::Params;
 use candle_core::{DType, Result, Tensor};
+use infinito_kernels as ops;
 
 pub(crate) struct TemporalNet {
     input_proj: Linear,

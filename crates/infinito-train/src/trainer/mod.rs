@@ -8,8 +8,10 @@
 
 mod checkpoint;
 mod state;
+mod timing;
 
 pub use checkpoint::{read_model, CHECKPOINT_FORMAT};
+pub use timing::StepTimes;
 
 use crate::clip::clip_grad_norm;
 use crate::data::{Batch, BatchPosition, Batches, LmWindows, Order};
@@ -27,6 +29,7 @@ use state::RunState;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use timing::{Lap, Profile};
 
 /// Global gradient-norm limit.
 const MAX_GRAD_NORM: f64 = 1.0;
@@ -94,6 +97,8 @@ pub struct StepReport {
     pub phi: Option<PhiMetrics>,
     /// Every metric of the model by name (those of `phi` included).
     pub metrics: BTreeMap<String, f64>,
+    /// Seconds spent in each phase of the step.
+    pub times: StepTimes,
 }
 
 /// A trainer's state kept in memory: see [`Trainer::snapshot`].
@@ -113,6 +118,8 @@ pub struct Trainer<M: TrainModel> {
     logs: RunLogs,
     view: ProgressView,
     config: serde_json::Value,
+    /// Phase times of this process's steps, for the profile line at the end of the run.
+    profile: Profile,
 }
 
 impl<M: TrainModel> std::fmt::Debug for Trainer<M> {
@@ -271,6 +278,7 @@ impl<M: TrainModel> Trainer<M> {
             logs,
             view,
             config,
+            profile: Profile::default(),
         }
     }
 
@@ -358,6 +366,9 @@ impl<M: TrainModel> Trainer<M> {
             ),
         };
         self.logs.line(&line)?;
+        if let Some(profile) = self.profile.summary() {
+            self.logs.line(&profile)?;
+        }
         Ok(outcome)
     }
 
@@ -529,14 +540,18 @@ impl<M: TrainModel> Trainer<M> {
     /// `metrics.jsonl`. It does not move the batch position (that is [`Trainer::fit`]'s job).
     pub fn train_step(&mut self, batch: &Batch) -> Result<StepReport> {
         let seed = step_seed(self.options.seed, self.state.global_step);
+        let mut lap = Lap::start();
+        let mut times = StepTimes::default();
         let out = self.model.step(batch, true, seed)?;
         let metrics = out.named_metrics();
         let loss = scalar(&out.loss)?;
+        times.forward = lap.lap();
         let lr = self.optimizer.learning_rate();
         let mut grad_norm = f64::NAN;
         let mut applied = false;
         if loss.is_finite() {
             let mut grads = out.loss.backward()?;
+            times.backward = lap.lap();
             match clip_grad_norm(&mut grads, self.optimizer.params(), MAX_GRAD_NORM) {
                 Ok(norm) => {
                     grad_norm = norm;
@@ -546,7 +561,9 @@ impl<M: TrainModel> Trainer<M> {
                 Err(TrainError::NonFiniteGradNorm { norm }) => grad_norm = norm,
                 Err(e) => return Err(e),
             }
+            times.optimizer = lap.lap();
         }
+        self.profile.add(times);
         self.state.global_step += 1;
         let step = self.state.global_step;
         if applied {
@@ -576,6 +593,7 @@ impl<M: TrainModel> Trainer<M> {
             skipped: !applied,
             phi: out.phi,
             metrics,
+            times,
         };
         self.record_step(&report)?;
         if self.state.nonfinite_in_row >= self.options.max_nonfinite {
@@ -631,6 +649,9 @@ impl<M: TrainModel> Trainer<M> {
             ("lr".into(), json!(report.lr)),
             ("grad_norm".into(), json!(finite(report.grad_norm))),
             ("skipped".into(), json!(report.skipped)),
+            ("t_forward".into(), json!(report.times.forward)),
+            ("t_backward".into(), json!(report.times.backward)),
+            ("t_optimizer".into(), json!(report.times.optimizer)),
         ]);
         self.logs.record(&serde_json::Value::Object(record))
     }

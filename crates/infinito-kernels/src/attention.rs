@@ -8,15 +8,21 @@
 //! recomputes them (the same dropout mask, from the seed) instead of keeping them.
 
 use super::dropout::dropout_mask_scale;
+use super::fused;
+use super::kernel::{CpuKernel, Kernel};
 use super::softmax::softmax_row;
-use super::{contiguous_f32, fused};
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// `dropout`: probability and seed of the attention-weight dropout.
-pub(crate) fn attention(qkv: &Tensor, heads: usize, dropout: Option<(f32, u64)>) -> Result<Tensor> {
+pub fn attention(qkv: &Tensor, heads: usize, dropout: Option<(f32, u64)>) -> Result<Tensor> {
     let (b, t, d3) = qkv.dims3()?;
     let d = d3 / 3;
+    if d3 % 3 != 0 || heads == 0 || d % heads != 0 {
+        candle_core::bail!(
+            "attention: packed projection of width {d3} is not 3 x a multiple of {heads} heads"
+        );
+    }
     let geometry = Geometry {
         b,
         t,
@@ -25,7 +31,8 @@ pub(crate) fn attention(qkv: &Tensor, heads: usize, dropout: Option<(f32, u64)>)
         hd: d / heads,
     };
     if fused(qkv) {
-        qkv.contiguous()?.apply_op1(Attention { geometry, dropout })
+        qkv.contiguous()?
+            .apply_op1(Kernel(Attention { geometry, dropout }))
     } else {
         composed(qkv, geometry, dropout)
     }
@@ -163,13 +170,10 @@ impl Attention {
     }
 }
 
-impl CustomOp1 for Attention {
-    fn name(&self) -> &'static str {
-        "phi-attention"
-    }
+impl CpuKernel<1> for Attention {
+    const NAME: &'static str = "attention";
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let qkv = contiguous_f32(s, l)?;
+    fn forward(&self, [qkv]: [&[f32]; 1], _: [&Layout; 1]) -> Result<(Vec<f32>, Shape)> {
         let g = self.geometry;
         let mut ctx = vec![0f32; g.b * g.t * g.d];
         let out = SharedMut(ctx.as_mut_ptr());
@@ -192,34 +196,33 @@ impl CustomOp1 for Attention {
                 };
             },
         );
-        Ok((CpuStorage::F32(ctx), Shape::from((g.b, g.t, g.d))))
+        Ok((ctx, Shape::from((g.b, g.t, g.d))))
     }
 
-    fn bwd(&self, qkv: &Tensor, _ctx: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(qkv.apply_op2_no_bwd(
+    fn backward(
+        &self,
+        [qkv]: [&Tensor; 1],
+        _ctx: &Tensor,
+        grad: &Tensor,
+    ) -> Result<[Option<Tensor>; 1]> {
+        Ok([Some(qkv.apply_op2_no_bwd(
             &grad.contiguous()?,
-            &AttentionGrad(*self),
-        )?))
+            &Kernel(AttentionGrad(*self)),
+        )?)])
     }
 }
 
 /// d(qkv) from qkv and d(ctx).
 struct AttentionGrad(Attention);
 
-impl CustomOp2 for AttentionGrad {
-    fn name(&self) -> &'static str {
-        "phi-attention-grad"
-    }
+impl CpuKernel<2> for AttentionGrad {
+    const NAME: &'static str = "attention-grad";
 
-    fn cpu_fwd(
+    fn forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let qkv = contiguous_f32(s1, l1)?;
-        let dctx = contiguous_f32(s2, l2)?;
+        [qkv, dctx]: [&[f32]; 2],
+        [l1, _]: [&Layout; 2],
+    ) -> Result<(Vec<f32>, Shape)> {
         let op = self.0;
         let g = op.geometry;
         let mut dqkv = vec![0f32; qkv.len()];
@@ -289,7 +292,7 @@ impl CustomOp2 for AttentionGrad {
                 }
             },
         );
-        Ok((CpuStorage::F32(dqkv), l1.shape().clone()))
+        Ok((dqkv, l1.shape().clone()))
     }
 }
 

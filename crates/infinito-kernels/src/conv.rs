@@ -4,16 +4,27 @@
 //! straight into the output (no padding, no unfold); the backward pass does the same for the input
 //! and weight gradients.
 
+use super::kernel::{CpuKernel, Kernel};
 use super::reduce::sum_rows;
-use super::{contiguous_f32, fused};
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use super::{expect_dims, fused};
+use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// The convolution (differentiable on every device).
-pub(crate) fn conv1d_same(z: &Tensor, w: &Tensor, bias: &Tensor) -> Result<Tensor> {
+pub fn conv1d_same(z: &Tensor, w: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let (_, _, c) = z.dims3()?;
+    let (o, k) = (
+        w.dims().first().copied().unwrap_or(0),
+        w.dims().last().copied().unwrap_or(0),
+    );
+    expect_dims("conv1d", "weight", w, &[o, c, k])?;
+    expect_dims("conv1d", "bias", bias, &[o])?;
+    if k % 2 == 0 {
+        candle_core::bail!("conv1d: kernel size {k} is even, expected an odd size");
+    }
     if fused(z) {
         z.contiguous()?
-            .apply_op3(&w.contiguous()?, &bias.contiguous()?, Conv)
+            .apply_op3(&w.contiguous()?, &bias.contiguous()?, Kernel(Conv))
     } else {
         composed(z, w)?.broadcast_add(bias)
     }
@@ -82,23 +93,14 @@ unsafe fn gemm_acc(
 
 struct Conv;
 
-impl CustomOp3 for Conv {
-    fn name(&self) -> &'static str {
-        "phi-conv1d-same"
-    }
+impl CpuKernel<3> for Conv {
+    const NAME: &'static str = "conv1d-same";
 
-    fn cpu_fwd(
+    fn forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let z = contiguous_f32(s1, l1)?;
-        let w = contiguous_f32(s2, l2)?;
-        let bias = contiguous_f32(s3, l3)?;
+        [z, w, bias]: [&[f32]; 3],
+        [l1, l2, _]: [&Layout; 3],
+    ) -> Result<(Vec<f32>, Shape)> {
         let (b, t, c) = l1.shape().dims3()?;
         let (o, _, k) = l2.shape().dims3()?;
         let mut out = vec![0f32; b * t * o];
@@ -126,45 +128,33 @@ impl CustomOp3 for Conv {
                 }
             }
         });
-        Ok((CpuStorage::F32(out), Shape::from((b, t, o))))
+        Ok((out, Shape::from((b, t, o))))
     }
 
-    fn bwd(
+    fn backward(
         &self,
-        z: &Tensor,
-        w: &Tensor,
-        _bias: &Tensor,
+        [z, w, _]: [&Tensor; 3],
         _y: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<[Option<Tensor>; 3]> {
         let grad = grad.contiguous()?;
         let dz = if z.track_op() {
-            Some(grad.apply_op2_no_bwd(w, &ConvGradInput)?)
+            Some(grad.apply_op2_no_bwd(w, &Kernel(ConvGradInput))?)
         } else {
             None
         };
-        let dw = z.apply_op2_no_bwd(&grad, &ConvGradWeight { k: w.dim(2)? })?;
-        Ok((dz, Some(dw), Some(sum_rows(&grad)?)))
+        let dw = z.apply_op2_no_bwd(&grad, &Kernel(ConvGradWeight { k: w.dim(2)? }))?;
+        Ok([dz, Some(dw), Some(sum_rows(&grad)?)])
     }
 }
 
 /// dz[t + shift] += dy[t] W_tap, from dy (B, T, O) and w (O, C, K).
 struct ConvGradInput;
 
-impl CustomOp2 for ConvGradInput {
-    fn name(&self) -> &'static str {
-        "phi-conv1d-grad-input"
-    }
+impl CpuKernel<2> for ConvGradInput {
+    const NAME: &'static str = "conv1d-grad-input";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let dy = contiguous_f32(s1, l1)?;
-        let w = contiguous_f32(s2, l2)?;
+    fn forward(&self, [dy, w]: [&[f32]; 2], [l1, l2]: [&Layout; 2]) -> Result<(Vec<f32>, Shape)> {
         let (b, t, o) = l1.shape().dims3()?;
         let (_, c, k) = l2.shape().dims3()?;
         let mut dz = vec![0f32; b * t * c];
@@ -189,7 +179,7 @@ impl CustomOp2 for ConvGradInput {
                 }
             }
         });
-        Ok((CpuStorage::F32(dz), Shape::from((b, t, c))))
+        Ok((dz, Shape::from((b, t, c))))
     }
 }
 
@@ -198,20 +188,10 @@ struct ConvGradWeight {
     k: usize,
 }
 
-impl CustomOp2 for ConvGradWeight {
-    fn name(&self) -> &'static str {
-        "phi-conv1d-grad-weight"
-    }
+impl CpuKernel<2> for ConvGradWeight {
+    const NAME: &'static str = "conv1d-grad-weight";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let z = contiguous_f32(s1, l1)?;
-        let dy = contiguous_f32(s2, l2)?;
+    fn forward(&self, [z, dy]: [&[f32]; 2], [l1, l2]: [&Layout; 2]) -> Result<(Vec<f32>, Shape)> {
         let (b, t, c) = l1.shape().dims3()?;
         let o = l2.dims()[2];
         let k = self.k;
@@ -246,7 +226,7 @@ impl CustomOp2 for ConvGradWeight {
                 out[i * k + tap] = *v;
             }
         }
-        Ok((CpuStorage::F32(out), Shape::from((o, c, k))))
+        Ok((out, Shape::from((o, c, k))))
     }
 }
 
@@ -281,6 +261,15 @@ mod tests {
                 );
             }
         }
+        // Weights that do not fit the states are errors, not out-of-bounds reads.
+        let z = Tensor::zeros((2, 4, 6), candle_core::DType::F32, &dev)?;
+        let bias = Tensor::zeros(5, candle_core::DType::F32, &dev)?;
+        for w_dims in [(5, 7, 3), (5, 6, 4)] {
+            let w = Tensor::zeros(w_dims, candle_core::DType::F32, &dev)?;
+            assert!(conv1d_same(&z, &w, &bias).is_err(), "{w_dims:?}");
+        }
+        let w = Tensor::zeros((5, 6, 3), candle_core::DType::F32, &dev)?;
+        assert!(conv1d_same(&z, &w, &bias.narrow(0, 0, 4)?).is_err());
         Ok(())
     }
 }

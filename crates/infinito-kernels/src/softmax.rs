@@ -1,12 +1,13 @@
 //! Softmax over the last dimension with a fused backward.
 
-use super::{contiguous_f32, fused, par_row_blocks};
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, D};
+use super::kernel::{CpuKernel, Kernel};
+use super::{fused, par_row_blocks};
+use candle_core::{Layout, Result, Shape, Tensor, D};
 
 /// Softmax over the last dimension (differentiable on every device).
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     if fused(x) {
-        x.contiguous()?.apply_op1(Softmax)
+        x.contiguous()?.apply_op1(Kernel(Softmax))
     } else {
         candle_nn::ops::softmax(x, D::Minus1)
     }
@@ -30,13 +31,10 @@ pub(super) fn softmax_row(y: &mut [f32]) {
     y.iter_mut().for_each(|v| *v *= inv);
 }
 
-impl CustomOp1 for Softmax {
-    fn name(&self) -> &'static str {
-        "phi-softmax"
-    }
+impl CpuKernel<1> for Softmax {
+    const NAME: &'static str = "softmax";
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let src = contiguous_f32(s, l)?;
+    fn forward(&self, [src]: [&[f32]; 1], [l]: [&Layout; 1]) -> Result<(Vec<f32>, Shape)> {
         let d = last_dim(l);
         let mut dst = vec![0f32; src.len()];
         par_row_blocks(&mut dst, d, |at, out| {
@@ -46,31 +44,24 @@ impl CustomOp1 for Softmax {
                 softmax_row(y);
             }
         });
-        Ok((CpuStorage::F32(dst), l.shape().clone()))
+        Ok((dst, l.shape().clone()))
     }
 
-    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBwd)?))
+    fn backward(&self, _: [&Tensor; 1], y: &Tensor, grad: &Tensor) -> Result<[Option<Tensor>; 1]> {
+        Ok([Some(y.apply_op2_no_bwd(
+            &grad.contiguous()?,
+            &Kernel(SoftmaxBwd),
+        )?)])
     }
 }
 
 /// dx = y * (g - sum(g * y)) per row.
 struct SoftmaxBwd;
 
-impl CustomOp2 for SoftmaxBwd {
-    fn name(&self) -> &'static str {
-        "phi-softmax-bwd"
-    }
+impl CpuKernel<2> for SoftmaxBwd {
+    const NAME: &'static str = "softmax-bwd";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let y = contiguous_f32(s1, l1)?;
-        let g = contiguous_f32(s2, l2)?;
+    fn forward(&self, [y, g]: [&[f32]; 2], [l1, _]: [&Layout; 2]) -> Result<(Vec<f32>, Shape)> {
         let d = last_dim(l1);
         let mut dx = vec![0f32; y.len()];
         par_row_blocks(&mut dx, d, |at, out| {
@@ -85,6 +76,6 @@ impl CustomOp2 for SoftmaxBwd {
                 }
             }
         });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        Ok((dx, l1.shape().clone()))
     }
 }

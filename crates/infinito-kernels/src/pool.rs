@@ -8,10 +8,10 @@
 use candle_core::{Device, Result, Tensor};
 
 /// Output cells per axis.
-pub(crate) const CELLS: usize = 8;
+const CELLS: usize = 8;
 
 /// The (8, T) averaging matrix of PyTorch's adaptive pooling windows.
-pub(crate) fn pooling_matrix(t: usize, device: &Device) -> Result<Tensor> {
+fn pooling_matrix(t: usize, device: &Device) -> Result<Tensor> {
     let mut p = vec![0f32; CELLS * t];
     for i in 0..CELLS {
         let start = i * t / CELLS;
@@ -23,7 +23,7 @@ pub(crate) fn pooling_matrix(t: usize, device: &Device) -> Result<Tensor> {
 }
 
 /// Pools (B, H, T, T) attention maps to (B, H, 64), each row-major over (query cell, key cell).
-pub(crate) fn adaptive_avg_pool_8x8(attn: &Tensor) -> Result<Tensor> {
+pub fn adaptive_avg_pool_8x8(attn: &Tensor) -> Result<Tensor> {
     let (b, h, t, _) = attn.dims4()?;
     let p = pooling_matrix(t, attn.device())?;
     // Keys first: (B*H*T, T) x (T, 8) -> (B*H, T, 8) indexed [query, key cell].

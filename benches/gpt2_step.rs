@@ -4,6 +4,8 @@
 //! layer's attention, cross-entropy, backward, AdamW on the LoRA matrices); and one training step
 //! of the hybrid on the same GPT-2 (memory of 256 slots, learned PHI at D=768, H=12; loss
 //! `LM + 0.6 (6 - mean PHI)` with its gradient everywhere, AdamW on every trainable variable).
+//! The training steps take the chunked LM loss (no full logits). Bench ids name the device, and
+//! each call waits for it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use criterion::{criterion_group, criterion_main, Criterion};
+use infinito_benches::{bench_device, synced, BenchDevice};
 use infinito_model::gpt2::AttentionCapture;
 use infinito_model::hybrid::{Hybrid, HybridConfig};
 use infinito_model::loss::{hybrid_loss, LossWeights, PhiGrad, PhiLoss, PhiObjective};
@@ -21,26 +24,25 @@ use infinito_phi::PhiConfig;
 const BATCH: usize = 4;
 const SEQ: usize = 128;
 
-fn setup() -> (Pretrained, Tensor, Tensor) {
-    let device = Device::Cpu;
+fn setup(device: &Device) -> (Pretrained, Tensor, Tensor) {
     let config = Gpt2Config::gpt2_small();
-    let weights = random_weights(&config, 0, &device).unwrap();
+    let weights = random_weights(&config, 0, device).unwrap();
     let lora = LoraConfig::new(8, 32.0, 0.1);
-    let model =
-        Pretrained::from_tensors(&config, weights, Some(lora), &device, Path::new("random"))
-            .unwrap();
+    let model = Pretrained::from_tensors(&config, weights, Some(lora), device, Path::new("random"))
+        .unwrap();
     let ids: Vec<u32> = (0..BATCH * (SEQ + 1))
         .map(|i| (i as u32 * 7919) % 50257)
         .collect();
-    let ids = Tensor::from_vec(ids, (BATCH, SEQ + 1), &device).unwrap();
+    let ids = Tensor::from_vec(ids, (BATCH, SEQ + 1), device).unwrap();
     let input = ids.narrow(1, 0, SEQ).unwrap().contiguous().unwrap();
-    let labels = ids.narrow(1, 1, SEQ).unwrap().flatten_all().unwrap();
+    let labels = ids.narrow(1, 1, SEQ).unwrap().contiguous().unwrap();
     (model, input, labels)
 }
 
 fn bench(c: &mut Criterion) {
-    let (p, input, labels) = setup();
-    let mut group = c.benchmark_group("gpt2_small_lora_b4_t128");
+    let device = bench_device();
+    let (p, input, labels) = setup(&device);
+    let mut group = c.benchmark_group(format!("gpt2_small_lora_b4_t128_{}", device.bench_name()));
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(40));
@@ -50,7 +52,7 @@ fn bench(c: &mut Criterion) {
                 .model
                 .forward(&input, Mode::Eval, AttentionCapture::Last, None)
                 .unwrap();
-            p.model.lm_head(&out.hidden).unwrap()
+            synced(p.model.lm_head(&out.hidden).unwrap())
         })
     });
     let vars = p
@@ -80,14 +82,9 @@ fn bench(c: &mut Criterion) {
                     None,
                 )
                 .unwrap();
-            let logits = p
-                .model
-                .lm_head(&out.hidden)
-                .unwrap()
-                .reshape((BATCH * SEQ, ()))
-                .unwrap();
-            let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
+            let loss = p.model.lm_loss(&out.hidden, &labels).unwrap();
             opt.backward_step(&loss).unwrap();
+            device.sync().unwrap();
             out.attentions
         })
     });
@@ -99,15 +96,14 @@ fn bench(c: &mut Criterion) {
             phi: PhiConfig::new(768, 12),
             train_base: false,
         };
-        let base = random_weights(&config.gpt2, 0, &Device::Cpu).unwrap();
-        let mut hybrid = Hybrid::new(config, base, 0, &Device::Cpu).unwrap();
+        let base = random_weights(&config.gpt2, 0, &device).unwrap();
+        let mut hybrid = Hybrid::new(config, base, 0, &device).unwrap();
         let vars = hybrid
             .trainable_vars()
             .into_iter()
             .map(|(_, v)| v)
             .collect();
         let mut opt = AdamW::new(vars, params.clone()).unwrap();
-        let labels = labels.reshape((BATCH, SEQ)).unwrap();
         let weights = LossWeights {
             text: 1.0,
             phi: 0.6,
@@ -124,6 +120,7 @@ fn bench(c: &mut Criterion) {
             let out = hybrid.forward(&input, Mode::Train { seed: step }).unwrap();
             let losses = hybrid_loss(&out, &labels, weights, objective).unwrap();
             opt.backward_step(&losses.total).unwrap();
+            device.sync().unwrap();
         })
     });
     group.finish();

@@ -2,12 +2,13 @@
 //! 12 heads, vocabulary 50257, random init), batch 1, KV cache, 2 threads unless
 //! `RAYON_NUM_THREADS` says otherwise. The Hugging Face side is tools/refgen/bench_generate_hf.py.
 //! Besides criterion's timing, prints tokens per second of whole generations (prompt included).
+//! The bench id names the device; sampling reads each token back, so every call ends synchronised.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use candle_core::Device;
 use criterion::{criterion_group, criterion_main, Criterion};
+use infinito_benches::{bench_device, BenchDevice};
 use infinito_model::generate::{generate, GenerationLimits, Gpt2Decoder};
 use infinito_model::pretrained::random_weights;
 use infinito_model::sampling::{Sampler, SamplingConfig};
@@ -20,9 +21,10 @@ fn bench(c: &mut Criterion) {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         std::env::set_var("RAYON_NUM_THREADS", "2");
     }
+    let device = bench_device();
     let config = Gpt2Config::gpt2_small();
-    let weights = random_weights(&config, 0, &Device::Cpu).unwrap();
-    let model = Pretrained::from_tensors(&config, weights, None, &Device::Cpu, Path::new("random"))
+    let weights = random_weights(&config, 0, &device).unwrap();
+    let model = Pretrained::from_tensors(&config, weights, None, &device, Path::new("random"))
         .unwrap()
         .model;
     let prompt: Vec<u32> = (0..PROMPT as u32).map(|i| i * 7919 % 50257).collect();
@@ -47,7 +49,7 @@ fn bench(c: &mut Criterion) {
         out.prefill_seconds,
         (NEW_TOKENS - 1) as f64 / out.decode_seconds
     );
-    let mut group = c.benchmark_group("generate_gpt2_small");
+    let mut group = c.benchmark_group(format!("generate_gpt2_small_{}", device.bench_name()));
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(30));

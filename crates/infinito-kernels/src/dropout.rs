@@ -1,9 +1,10 @@
 //! Inverted dropout. On the CPU the mask is a hash of (seed, element index), so a run is
 //! reproducible from its seed and the backward pass recomputes the mask instead of storing it.
 
-use super::{contiguous_f32, fused};
+use super::fused;
+use super::kernel::{CpuKernel, Kernel};
 use crate::rng::hash_at;
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Zeroes each element with probability `p` and scales the rest by 1/(1-p).
@@ -11,7 +12,7 @@ pub fn dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
     if p == 0.0 {
         Ok(x.clone())
     } else if fused(x) {
-        x.contiguous()?.apply_op1(Dropout { p, seed })
+        x.contiguous()?.apply_op1(Kernel(Dropout { p, seed }))
     } else {
         candle_nn::ops::dropout(x, p)
     }
@@ -39,24 +40,21 @@ fn keep_threshold(p: f32) -> u64 {
     (p as f64 * (1u64 << 24) as f64).ceil() as u64
 }
 
-impl CustomOp1 for Dropout {
-    fn name(&self) -> &'static str {
-        "phi-dropout"
-    }
+impl CpuKernel<1> for Dropout {
+    const NAME: &'static str = "dropout";
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s, l)?;
+    fn forward(&self, [x]: [&[f32]; 1], [l]: [&Layout; 1]) -> Result<(Vec<f32>, Shape)> {
         const BLOCK: usize = 1 << 14;
         let mut y = x.to_vec();
         y.par_chunks_mut(BLOCK)
             .enumerate()
             .for_each(|(bi, out)| dropout_mask_scale(out, self.p, self.seed, (bi * BLOCK) as u64));
-        Ok((CpuStorage::F32(y), l.shape().clone()))
+        Ok((y, l.shape().clone()))
     }
 
-    fn bwd(&self, _x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+    fn backward(&self, _: [&Tensor; 1], _y: &Tensor, grad: &Tensor) -> Result<[Option<Tensor>; 1]> {
         // The op is linear with a fixed mask: the gradient goes through the same mask.
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(self)?))
+        Ok([Some(grad.contiguous()?.apply_op1_no_bwd(&Kernel(*self))?)])
     }
 }
 

@@ -1,22 +1,26 @@
 //! `x W^T + b`, optionally followed by ReLU, as one graph node: on the CPU one gemm writing onto
 //! the broadcast bias, and a backward that skips the input gradient when the input needs none.
 
+use super::kernel::{CpuKernel, Kernel};
 use super::reduce::sum_rows;
 use super::relu::ReluGrad;
-use super::{contiguous_f32, fused};
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use super::{expect_dims, fused};
+use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Applies `x W^T + b` (then ReLU if `relu`) to `x` of shape (..., in), W (out, in), b (out).
-pub(crate) fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
     let mut dims = x.dims().to_vec();
     let d_in = dims.pop().unwrap_or(1);
     let rows = dims.iter().product::<usize>();
-    dims.push(w.dim(0)?);
+    let d_out = w.dims().first().copied().unwrap_or(0);
+    expect_dims("linear", "weight", w, &[d_out, d_in])?;
+    expect_dims("linear", "bias", b, &[d_out])?;
+    dims.push(d_out);
     let x2 = x.reshape((rows, d_in))?;
     let y = if fused(x) {
         x2.contiguous()?
-            .apply_op3(&w.contiguous()?, &b.contiguous()?, Linear { relu })?
+            .apply_op3(&w.contiguous()?, &b.contiguous()?, Kernel(Linear { relu }))?
     } else {
         let y = x2.matmul(&w.t()?)?.broadcast_add(b)?;
         if relu {
@@ -40,23 +44,14 @@ struct Linear {
     relu: bool,
 }
 
-impl CustomOp3 for Linear {
-    fn name(&self) -> &'static str {
-        "phi-linear"
-    }
+impl CpuKernel<3> for Linear {
+    const NAME: &'static str = "linear";
 
-    fn cpu_fwd(
+    fn forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1)?;
-        let w = contiguous_f32(s2, l2)?;
-        let b = contiguous_f32(s3, l3)?;
+        [x, w, b]: [&[f32]; 3],
+        [l1, _, _]: [&Layout; 3],
+    ) -> Result<(Vec<f32>, Shape)> {
         let (rows, k) = l1.shape().dims2()?;
         let n = b.len();
         let mut y: Vec<f32> = Vec::with_capacity(rows * n);
@@ -93,19 +88,17 @@ impl CustomOp3 for Linear {
                 .with_min_len(1 << 14)
                 .for_each(|v| *v = v.max(0.0));
         }
-        Ok((CpuStorage::F32(y), Shape::from((rows, n))))
+        Ok((y, Shape::from((rows, n))))
     }
 
-    fn bwd(
+    fn backward(
         &self,
-        x: &Tensor,
-        w: &Tensor,
-        _b: &Tensor,
+        [x, w, _]: [&Tensor; 3],
         y: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<[Option<Tensor>; 3]> {
         let g = if self.relu {
-            y.apply_op2_no_bwd(&grad.contiguous()?, &ReluGrad)?
+            y.apply_op2_no_bwd(&grad.contiguous()?, &Kernel(ReluGrad))?
         } else {
             grad.clone()
         };
@@ -115,7 +108,7 @@ impl CustomOp3 for Linear {
             None
         };
         let dw = g.t()?.matmul(x)?;
-        Ok((dx, Some(dw), Some(sum_rows(&g)?)))
+        Ok([dx, Some(dw), Some(sum_rows(&g)?)])
     }
 }
 
@@ -152,6 +145,16 @@ mod tests {
                 );
             }
         }
+        // A weight that does not fit the input is an error, not an out-of-bounds read.
+        let narrow = Tensor::zeros((6, 4), candle_core::DType::F32, &dev)?;
+        assert!(linear(&x, &narrow, &b, false).is_err());
+        assert!(linear(
+            &x,
+            &w,
+            &Tensor::zeros(5, candle_core::DType::F32, &dev)?,
+            false
+        )
+        .is_err());
         // A plain (untracked) input gets no gradient computed.
         let plain = x.as_tensor().detach();
         let grads = linear(&plain, &w, &b, true)?.sum_all()?.backward()?;

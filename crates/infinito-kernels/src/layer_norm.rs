@@ -1,15 +1,19 @@
 //! LayerNorm over the last dimension (PyTorch semantics: biased variance, eps inside the root)
 //! with a fused backward for the input, the scale and the shift.
 
-use super::{contiguous_f32, fused, par_row_blocks, rows_per_task};
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
+use super::kernel::{CpuKernel, Kernel};
+use super::{expect_dims, fused, par_row_blocks, rows_per_task};
+use candle_core::{Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` over the last dimension.
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    let d = x.dim(D::Minus1)?;
+    expect_dims("layer norm", "weight", weight, &[d])?;
+    expect_dims("layer norm", "bias", bias, &[d])?;
     if fused(x) {
         x.contiguous()?
-            .apply_op3(weight, bias, LayerNorm { eps: eps as f32 })
+            .apply_op3(weight, bias, Kernel(LayerNorm { eps: eps as f32 }))
     } else {
         composed(x, weight, bias, eps)
     }
@@ -39,23 +43,14 @@ struct LayerNorm {
     eps: f32,
 }
 
-impl CustomOp3 for LayerNorm {
-    fn name(&self) -> &'static str {
-        "phi-layer-norm"
-    }
+impl CpuKernel<3> for LayerNorm {
+    const NAME: &'static str = "layer-norm";
 
-    fn cpu_fwd(
+    fn forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1)?;
-        let w = contiguous_f32(s2, l2)?;
-        let b = contiguous_f32(s3, l3)?;
+        [x, w, b]: [&[f32]; 3],
+        [l1, _, _]: [&Layout; 3],
+    ) -> Result<(Vec<f32>, Shape)> {
         let d = w.len();
         let mut y = vec![0f32; x.len()];
         par_row_blocks(&mut y, d, |at, out| {
@@ -67,27 +62,29 @@ impl CustomOp3 for LayerNorm {
                 }
             }
         });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        Ok((y, l1.shape().clone()))
     }
 
-    fn bwd(
+    fn backward(
         &self,
-        x: &Tensor,
-        w: &Tensor,
-        _b: &Tensor,
+        [x, w, _]: [&Tensor; 3],
         _y: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<[Option<Tensor>; 3]> {
         let d = w.dim(0)?;
         let rows = x.elem_count() / d;
         // One kernel: rows of dx, then the weight and bias gradients as two extra rows.
-        let packed = x.apply_op3_no_bwd(w, &grad.contiguous()?, &LayerNormBwd { eps: self.eps })?;
+        let packed = x.apply_op3_no_bwd(
+            w,
+            &grad.contiguous()?,
+            &Kernel(LayerNormBwd { eps: self.eps }),
+        )?;
         let dx = packed.narrow(0, 0, rows)?.reshape(x.shape())?;
-        Ok((
+        Ok([
             Some(dx),
             Some(packed.get(rows)?),
             Some(packed.get(rows + 1)?),
-        ))
+        ])
     }
 }
 
@@ -95,23 +92,10 @@ struct LayerNormBwd {
     eps: f32,
 }
 
-impl CustomOp3 for LayerNormBwd {
-    fn name(&self) -> &'static str {
-        "phi-layer-norm-bwd"
-    }
+impl CpuKernel<3> for LayerNormBwd {
+    const NAME: &'static str = "layer-norm-bwd";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1)?;
-        let w = contiguous_f32(s2, l2)?;
-        let g = contiguous_f32(s3, l3)?;
+    fn forward(&self, [x, w, g]: [&[f32]; 3], _: [&Layout; 3]) -> Result<(Vec<f32>, Shape)> {
         let d = w.len();
         let rows = x.len() / d;
         let mut out = vec![0f32; x.len() + 2 * d];
@@ -156,7 +140,7 @@ impl CustomOp3 for LayerNormBwd {
             );
         dwb[..d].copy_from_slice(&dw);
         dwb[d..].copy_from_slice(&db);
-        Ok((CpuStorage::F32(out), Shape::from((rows + 2, d))))
+        Ok((out, Shape::from((rows + 2, d))))
     }
 }
 

@@ -1,14 +1,15 @@
 //! BatchNorm in train mode over the rows of a (N, C) matrix: per-column batch statistics (biased
 //! variance), with a fused backward through the statistics.
 
-use super::{contiguous_f32, fused, mean_over_time, rows_per_task};
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use super::kernel::{CpuKernel, Kernel};
+use super::{fused, mean_over_time, rows_per_task};
+use candle_core::{Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// (N, C) -> (2, C): the column means and biased variances (no gradient).
-pub(crate) fn column_stats(x: &Tensor) -> Result<Tensor> {
+pub fn column_stats(x: &Tensor) -> Result<Tensor> {
     if fused(x) {
-        x.contiguous()?.apply_op1_no_bwd(&ColumnStats)
+        x.contiguous()?.apply_op1_no_bwd(&Kernel(ColumnStats))
     } else {
         let x = x.detach();
         let mean_rows = |v: &Tensor| mean_over_time(&v.unsqueeze(0)?);
@@ -19,15 +20,10 @@ pub(crate) fn column_stats(x: &Tensor) -> Result<Tensor> {
 }
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` with the batch statistics of `x` (N, C).
-pub(crate) fn batch_norm_train(
-    x: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    eps: f64,
-) -> Result<Tensor> {
+pub fn batch_norm_train(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
     if fused(x) {
         x.contiguous()?
-            .apply_op3(weight, bias, BatchNormTrain { eps: eps as f32 })
+            .apply_op3(weight, bias, Kernel(BatchNormTrain { eps: eps as f32 }))
     } else {
         let mean_rows = |v: &Tensor| mean_over_time(&v.unsqueeze(0)?);
         let centred = x.broadcast_sub(&mean_rows(x)?)?;
@@ -80,15 +76,13 @@ fn stats(x: &[f32], c: usize) -> (Vec<f32>, Vec<f32>) {
 
 struct ColumnStats;
 
-impl CustomOp1 for ColumnStats {
-    fn name(&self) -> &'static str {
-        "phi-column-stats"
-    }
+impl CpuKernel<1> for ColumnStats {
+    const NAME: &'static str = "column-stats";
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn forward(&self, [x]: [&[f32]; 1], [l]: [&Layout; 1]) -> Result<(Vec<f32>, Shape)> {
         let (_, c) = l.shape().dims2()?;
-        let (mean, var) = stats(contiguous_f32(s, l)?, c);
-        Ok((CpuStorage::F32([mean, var].concat()), Shape::from((2, c))))
+        let (mean, var) = stats(x, c);
+        Ok(([mean, var].concat(), Shape::from((2, c))))
     }
 }
 
@@ -103,22 +97,14 @@ impl BatchNormTrain {
     }
 }
 
-impl CustomOp3 for BatchNormTrain {
-    fn name(&self) -> &'static str {
-        "phi-batch-norm-train"
-    }
+impl CpuKernel<3> for BatchNormTrain {
+    const NAME: &'static str = "batch-norm-train";
 
-    fn cpu_fwd(
+    fn forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1)?;
-        let (w, b) = (contiguous_f32(s2, l2)?, contiguous_f32(s3, l3)?);
+        [x, w, b]: [&[f32]; 3],
+        [l1, _, _]: [&Layout; 3],
+    ) -> Result<(Vec<f32>, Shape)> {
         let c = w.len();
         let (mean, var) = stats(x, c);
         let rstd = self.rstd(&var);
@@ -137,48 +123,35 @@ impl CustomOp3 for BatchNormTrain {
                 }
             }
         });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        Ok((y, l1.shape().clone()))
     }
 
-    fn bwd(
+    fn backward(
         &self,
-        x: &Tensor,
-        w: &Tensor,
-        _b: &Tensor,
+        [x, w, _]: [&Tensor; 3],
         _y: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<[Option<Tensor>; 3]> {
         let rows = x.dim(0)?;
         // One kernel: rows of dx, then the weight and bias gradients as two extra rows.
-        let packed = x.apply_op3_no_bwd(w, &grad.contiguous()?, &BatchNormTrainGrad(*self))?;
+        let packed =
+            x.apply_op3_no_bwd(w, &grad.contiguous()?, &Kernel(BatchNormTrainGrad(*self)))?;
         let dx = packed.narrow(0, 0, rows)?;
-        Ok((
+        Ok([
             Some(dx),
             Some(packed.get(rows)?),
             Some(packed.get(rows + 1)?),
-        ))
+        ])
     }
 }
 
 /// dx = w rstd (g - mean(g) - xhat mean(g xhat)) per column, dw = sum g xhat, db = sum g.
 struct BatchNormTrainGrad(BatchNormTrain);
 
-impl CustomOp3 for BatchNormTrainGrad {
-    fn name(&self) -> &'static str {
-        "phi-batch-norm-train-grad"
-    }
+impl CpuKernel<3> for BatchNormTrainGrad {
+    const NAME: &'static str = "batch-norm-train-grad";
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1)?;
-        let (w, g) = (contiguous_f32(s2, l2)?, contiguous_f32(s3, l3)?);
+    fn forward(&self, [x, w, g]: [&[f32]; 3], _: [&Layout; 3]) -> Result<(Vec<f32>, Shape)> {
         let c = w.len();
         let n = x.len() / c;
         let (mean, var) = stats(x, c);
@@ -206,14 +179,14 @@ impl CustomOp3 for BatchNormTrainGrad {
         });
         tail[..c].copy_from_slice(dw);
         tail[c..].copy_from_slice(db);
-        Ok((CpuStorage::F32(out), Shape::from((n + 2, c))))
+        Ok((out, Shape::from((n + 2, c))))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::FORCE_COMPOSED;
+
     use candle_core::{Device, Var};
 
     #[test]
@@ -230,9 +203,7 @@ mod tests {
             Ok(vec![y, get(&x), get(&w), get(&b), column_stats(&x)?])
         };
         let fast = run()?;
-        FORCE_COMPOSED.with(|f| f.set(true));
-        let slow = run()?;
-        FORCE_COMPOSED.with(|f| f.set(false));
+        let slow = crate::with_composed(run)?;
         for (a, b) in fast.iter().zip(&slow) {
             let diff = (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "fused vs composed differ by {diff}");
