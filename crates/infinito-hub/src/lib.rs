@@ -10,6 +10,18 @@
 //!   `refs/<revision>`), with a progress bar and resumption of partial files.
 //! * [`FileSet`]: the files of a GPT-2 model or a peft adapter.
 //! * [`BaseModel`]: what a checkpoint records of the model it was trained from.
+//!
+//! # Example
+//!
+//! ```
+//! use infinito_hub::HubId;
+//!
+//! let id = HubId::parse("openai-community/gpt2@main").unwrap();
+//! assert_eq!((id.repo(), id.revision()), ("openai-community/gpt2", "main"));
+//! assert_eq!(HubId::parse("gpt2").unwrap().revision(), "main");
+//! assert!(HubId::parse("./models/gpt2").is_none()); // a path, not a hub id
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod cache;
 mod error;

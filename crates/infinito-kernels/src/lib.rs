@@ -8,6 +8,29 @@
 //! * reductions: [`mean_over_time`], [`column_stats`], [`adaptive_avg_pool_8x8`];
 //! * losses: [`linear_cross_entropy`] (LM head + cross-entropy in row chunks, never the full
 //!   logits).
+//!
+//! # Example
+//!
+//! The chunked LM-head loss equals candle's composed `cross_entropy(h·Wᵀ)`, and a frozen head
+//! (a plain tensor, not a `Var`) gets no gradient:
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! use infinito_kernels::linear_cross_entropy;
+//!
+//! let dev = Device::Cpu;
+//! let h = Var::randn(0f32, 1.0, (6, 8), &dev)?;
+//! let head = Tensor::randn(0f32, 1.0, (50, 8), &dev)?;
+//! let labels = Tensor::new(&[1u32, 4, 9, 16, 25, 36], &dev)?;
+//! let fused = linear_cross_entropy(&h, &head, &labels)?;
+//! let logits = h.as_tensor().matmul(&head.t()?)?;
+//! let composed = candle_nn::loss::cross_entropy(&logits, &labels)?;
+//! let diff = (fused.to_scalar::<f32>()? - composed.to_scalar::<f32>()?).abs();
+//! assert!(diff < 1e-5);
+//! let grads = fused.backward()?;
+//! assert!(grads.get(h.as_tensor()).is_some() && grads.get(&head).is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod attention;
 mod batch_norm;
