@@ -40,7 +40,7 @@ fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
             let at = rng.below(len) as usize;
             let n = (rng.below(64) as usize).min(bytes.len() - at);
             for b in &mut bytes[at..at + n] {
-                *b = rng.next() as u8;
+                *b = rng.next_u64() as u8;
             }
         }
         2 => bytes.truncate(rng.below(len) as usize),

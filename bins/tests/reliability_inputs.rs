@@ -34,7 +34,7 @@ impl Files {
         std::fs::write(root.join("empty"), b"").unwrap();
         std::fs::create_dir(root.join("directory")).unwrap();
         let mut rng = Rng::new(7);
-        let random: Vec<u8> = (0..4096).map(|_| rng.next() as u8).collect();
+        let random: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
         std::fs::write(root.join("random"), random).unwrap();
         std::fs::write(root.join("wrong_kind"), br#"{"model_type": "llama"}"#).unwrap();
         std::fs::write(root.join("probe.jsonl"), "[0, 0, 0, 0, 0, 0]\n").unwrap();
