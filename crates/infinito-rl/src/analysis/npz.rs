@@ -95,19 +95,23 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
                 .map_err(|_| format!("bad shape entry {s:?}"))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let count: usize = shape.iter().product();
+    let count = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or("shape too large")?;
     let body = &bytes[start + header_len..];
     let (kind, width) = descr.split_at(descr.len().min(2));
     let width: usize = width
         .split(['\'', '"'])
         .next()
         .and_then(|w| w.parse().ok())
+        .filter(|w| matches!(w, 4 | 8))
         .ok_or_else(|| format!("unsupported dtype {descr:?}"))?;
-    if body.len() < count * width {
+    if body.len() / width < count {
         return Err(format!(
             "{} data bytes, expected {} for shape {shape:?}",
             body.len(),
-            count * width
+            count.saturating_mul(width)
         ));
     }
     let decode = |chunk: &[u8]| -> Option<f64> {
