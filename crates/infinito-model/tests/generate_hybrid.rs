@@ -141,6 +141,5 @@ fn phi_trace_is_the_phi_of_each_prefix() {
             "step {k}: {phi} vs {}",
             want[0]
         );
-        assert!((0.0..=10.0).contains(phi));
     }
 }

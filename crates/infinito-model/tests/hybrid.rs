@@ -69,7 +69,12 @@ fn empty_memory_in_eval_gives_plain_gpt2_logits_and_leaves_memory_unchanged() {
     );
     let phi: Vec<f32> = out.phi.phi_estimate.to_vec1().unwrap();
     assert_eq!(phi.len(), 4);
-    assert!(phi.iter().all(|p| (0.0..=10.0).contains(p)));
+    let phi_again: Vec<f32> = again.phi.phi_estimate.to_vec1().unwrap();
+    assert_eq!(phi, phi_again, "PHI in evaluation is deterministic");
+    assert!(
+        phi.iter().any(|p| (p - phi[0]).abs() > 1e-6),
+        "PHI is the same for different sequences: {phi:?}"
+    );
 }
 
 #[test]
@@ -222,41 +227,82 @@ fn a_trainable_base_is_part_of_the_state() {
     assert_eq!(max_abs_diff(wte, &base["transformer.wte.weight"]), 0.0);
 }
 
-device_test!(
-    an_original_checkpoint_imports_and_matches_its_evaluation_outputs,
-    original_checkpoint_matches_on
-);
-fn original_checkpoint_matches_on(device: &Device) {
+/// The hybrid of an original-format fixture checkpoint (`NAME.pt`) and its expected evaluation
+/// outputs (`NAME_expected.safetensors`), on `device`.
+fn original_fixture(
+    name: &str,
+    device: &Device,
+) -> (Hybrid, std::collections::HashMap<String, Tensor>) {
     use infinito_model::import::import_original;
-    let path = fixture!("original_hybrid.pt");
+    let path = fixture!(format!("{name}.pt"));
     let tensors = infinito_checkpoint::load_tensors(&path, None, device).unwrap();
     let imported = import_original(tensors, Some(16.0), &path).unwrap();
-    assert_eq!(imported.config.gpt2.n_head, 4);
-    assert_eq!(imported.config.gpt2.n_layer, 2);
-    assert_eq!(imported.config.memory_slots, 16);
-    assert_eq!(imported.config.lora.r, 4);
     let mut h = Hybrid::new(imported.config, imported.base, 0, device).unwrap();
     h.load_state(&imported.state).unwrap();
     let expected = infinito_checkpoint::load_tensors(
-        &fixture!("original_hybrid_expected.safetensors"),
+        &fixture!(format!("{name}_expected.safetensors")),
         None,
         device,
     )
     .unwrap();
-    let ids = expected["input_ids"].to_dtype(DType::U32).unwrap();
-    let out = h.forward(&ids, Mode::Eval).unwrap();
-    let lse = out
-        .logits()
-        .unwrap()
-        .log_sum_exp(candle_core::D::Minus1)
-        .unwrap();
+    (h, expected)
+}
+
+/// Checks the logits (log-sum-exp and the first 64 columns) and every PHI component.
+fn assert_outputs(
+    out: &infinito_model::hybrid::HybridOutput,
+    expected: &std::collections::HashMap<String, Tensor>,
+) {
+    let logits = out.logits().unwrap();
+    let lse = logits.log_sum_exp(candle_core::D::Minus1).unwrap();
     assert!(max_abs_diff(&lse, &expected["logits_lse"]) < 1e-4);
-    let head = out.logits().unwrap().narrow(2, 0, 64).unwrap();
+    let head = logits.narrow(2, 0, 64).unwrap();
     assert!(max_abs_diff(&head, &expected["logits_head"]) < 1e-4);
     for (name, got) in out.phi.named() {
         let d = max_abs_diff(got, &expected[&format!("phi.{name}")]);
         assert!(d < 1e-4, "{name} differs by {d}");
     }
+}
+
+device_test!(
+    an_original_checkpoint_imports_and_matches_its_evaluation_outputs,
+    original_checkpoint_matches_on
+);
+fn original_checkpoint_matches_on(device: &Device) {
+    let (mut h, expected) = original_fixture("original_hybrid", device);
+    let config = h.config();
+    assert_eq!(config.gpt2.n_head, 4);
+    assert_eq!(config.gpt2.n_layer, 2);
+    assert_eq!(config.memory_slots, 16);
+    assert_eq!(config.lora.r, 4);
+    let ids = expected["input_ids"].to_dtype(DType::U32).unwrap();
+    let out = h.forward(&ids, Mode::Eval).unwrap();
+    assert_outputs(&out, &expected);
+}
+
+device_test!(
+    a_filled_memory_reads_out_as_pytorch_computes_it,
+    filled_memory_matches_on
+);
+fn filled_memory_matches_on(device: &Device) {
+    // tools/refgen/hybrid_memory_ref.py: the same checkpoint with 10 of 16 slots filled.
+    let (mut h, expected) = original_fixture("original_hybrid_filled", device);
+    assert_eq!(h.memory().filled(), 10);
+    let ids = expected["input_ids"].to_dtype(DType::U32).unwrap();
+    let out = h.forward(&ids, Mode::Eval).unwrap();
+    let plain = h
+        .gpt2()
+        .forward(&ids, Mode::Eval, AttentionCapture::None, None)
+        .unwrap()
+        .hidden;
+    // The read-out, recovered from the enhanced state at the first position.
+    let readout = ((out.hidden.narrow(1, 0, 1).unwrap() - plain.narrow(1, 0, 1).unwrap()).unwrap()
+        / 0.4)
+        .unwrap()
+        .squeeze(1)
+        .unwrap();
+    assert!(max_abs_diff(&readout, &expected["readout"]) < 1e-4);
+    assert_outputs(&out, &expected);
 }
 
 #[test]

@@ -138,11 +138,12 @@ fn hybrid_config(gpt2: Gpt2Config, cfg: &RunConfig, train_base: bool) -> HybridC
 }
 
 /// Checks the sizes of a run of `config` (from flags, a config file or a checkpoint's metadata)
-/// before its model is built: the window fits the model's positions, the LoRA rank its width,
-/// and the estimated memory what the machine has free.
+/// before its model is built: the training window fits the model's positions (evaluation reads
+/// no window of the run's), the LoRA rank its width, and the estimated memory what the machine
+/// has free.
 fn check_sizes(cfg: &RunConfig, config: &HybridConfig, training: bool) -> Result<()> {
     let n_positions = config.gpt2.n_positions;
-    if cfg.seq_len > n_positions {
+    if training && cfg.seq_len > n_positions {
         return Err(TrainError::flag(
             "--seq-len",
             cfg.seq_len,
