@@ -5,12 +5,14 @@
 //! * [`RunConfig`] / [`RunArgs`]: the options of `train_base_more` (config file + flags).
 //! * [`hybrid`]: the INFINITO hybrid as a [`TrainModel`].
 //! * [`setup`]: the model, tokenizer and data of a run, from its [`RunConfig`].
+//! * [`base`]: `--model` resolved (directory or hub id) and the base model checkpoints record.
 //! * [`builtin`]: a corpus written by this project and a small byte-level BPE trained on it.
 //! * [`optim`]: AdamW with PyTorch's semantics and exportable state.
 //! * [`clip`]: global gradient-norm clipping.
 //! * [`schedule`]: ReduceLROnPlateau and early stopping.
 //! * [`data`]: corpus files, cached tokenization, LM windows and resumable batches.
 
+pub mod base;
 pub mod builtin;
 pub mod clip;
 pub mod config;
