@@ -37,7 +37,7 @@ fn main() -> Result<()> {
     };
 
     // Every option of `train_base_more` is a field of RunConfig; the rest keep their defaults.
-    let cfg = RunConfig {
+    let mut cfg = RunConfig {
         model,
         data: Some(data),
         epochs: 2,
@@ -51,7 +51,7 @@ fn main() -> Result<()> {
     };
     cfg.validate()?;
     let device = Device::Cpu;
-    let setup = prepare(&cfg, &device)?;
+    let setup = prepare(&mut cfg, &device)?;
     println!("{}", setup.description);
 
     // The stop flag is what Ctrl+C sets in the binaries (`interrupt::install_ctrlc_handler`).

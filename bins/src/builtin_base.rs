@@ -87,8 +87,8 @@ pub fn train_builtin_base(output: &Path) -> anyhow::Result<PathBuf> {
         ..RunArgs::default()
     };
     apply_builtin_profile(&mut args)?;
-    let cfg = args.resolve()?;
-    let setup = prepare(&cfg, &Device::Cpu)?;
+    let mut cfg = args.resolve()?;
+    let setup = prepare(&mut cfg, &Device::Cpu)?;
     let mut options = cfg.fit_options(Device::Cpu, Arc::new(AtomicBool::new(false)))?;
     options.progress = false;
     let outcome = Trainer::new(setup.model, options)?.fit(&setup.train, &setup.valid)?;

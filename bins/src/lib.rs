@@ -1,8 +1,11 @@
 //! Shared plumbing of the command-line tools: device selection and error reporting.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use candle_core::Device;
+use infinito_hub::{FileSet, Hub, HubId};
 
 pub mod builtin_base;
 pub mod meta;
@@ -93,6 +96,25 @@ fn clap_error_line(e: &clap::Error) -> String {
     line
 }
 
+/// A model or adapter argument of `flag`: an existing path as given, else a hub id
+/// (`org/name[@revision]`) resolved through the hub cache to its snapshot directory (`files`
+/// says which files it needs; missing ones are downloaded unless `HF_HUB_OFFLINE` is set).
+pub fn local_or_hub(flag: &str, arg: &Path, files: &FileSet) -> anyhow::Result<PathBuf> {
+    if arg.exists() {
+        return Ok(arg.to_path_buf());
+    }
+    let id = arg.to_str().and_then(HubId::parse).ok_or_else(|| {
+        input_error!(
+            "{flag} {}: no such file or directory, and not a hub id (org/name[@revision])",
+            arg.display()
+        )
+    })?;
+    let snapshot = Hub::from_env()
+        .model(&id, files)
+        .context(flag.to_string())?;
+    Ok(snapshot.dir)
+}
+
 /// Prints an error on one line (`error: context: cause`) and maps it to the exit status:
 /// 2 for bad input, 1 for anything else.
 pub fn report(result: anyhow::Result<()>) -> ExitCode {
@@ -112,6 +134,8 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
                         .is_some_and(|p| p.is_input())
                     || c.downcast_ref::<infinito_checkpoint::CheckpointError>()
                         .is_some_and(|k| k.is_input())
+                    || c.downcast_ref::<infinito_hub::HubError>()
+                        .is_some_and(|h| h.is_usage())
             };
             if e.chain().any(usage) {
                 ExitCode::from(2)

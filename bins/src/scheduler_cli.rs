@@ -33,11 +33,13 @@ pub struct EnvArgs {
     /// Windows per batch of the model's training (not the PPO batch) [default: 4].
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
-    /// Hugging Face GPT-2 directory [default: the built-in small model].
-    #[arg(long, value_name = "DIR")]
+    /// Hugging Face GPT-2 directory or hub id (gpt2, org/name[@revision]) [default: the
+    /// built-in small model].
+    #[arg(long, value_name = "DIR|ID")]
     pub model: Option<String>,
-    /// Corpus file or directory [default: the built-in corpus].
-    #[arg(long, value_name = "PATH")]
+    /// Corpus file or directory, WikiText name (wikitext-2-raw-v1, ...) or
+    /// hf:org/name[:config] [default: the built-in corpus].
+    #[arg(long, value_name = "PATH|NAME")]
     pub data: Option<PathBuf>,
     /// Start the model from a train_base_more checkpoint (or the original's .pt).
     #[arg(long, value_name = "FILE")]

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use infinito_hub::testing::{fixture_repos, FakeHub};
+
 /// Flags appended to each tool's commands: tiny runs of the built-in model.
 fn shrink(tool: &str) -> &'static [&'static str] {
     match tool {
@@ -150,10 +152,44 @@ fn words(line: &str) -> Vec<String> {
     out
 }
 
+/// A local server impersonating the hub for the guides' `--model gpt2 --data wikitext-2-raw-v1`:
+/// a tiny GPT-2 with GPT-2's context and its own small tokenizer as `gpt2`, and small WikiText
+/// parquet shards (fixtures from tools/refgen/hub_ref.py).
+fn fake_hub() -> FakeHub {
+    let repos = fixture_repos()
+        .into_iter()
+        .filter_map(|mut repo| match repo.id.as_str() {
+            "infinito-test/tiny-gpt2-bpe" => {
+                repo.id = "gpt2".to_string();
+                Some(repo)
+            }
+            "Salesforce/wikitext" => Some(repo),
+            _ => None,
+        })
+        .collect();
+    FakeHub::start(repos)
+}
+
+/// Points a command at `hub` with a cache in `work`, whatever the caller's hub settings.
+fn use_hub(cmd: &mut Command, hub: &FakeHub, work: &Path) {
+    cmd.env("HF_ENDPOINT", hub.endpoint())
+        .env("HF_HUB_CACHE", work.join("hub-cache"))
+        .env("HOME", work);
+    for var in [
+        "HF_HUB_OFFLINE",
+        "HF_TOKEN",
+        "HF_HOME",
+        "HUGGINGFACE_HUB_CACHE",
+    ] {
+        cmd.env_remove(var);
+    }
+}
+
 fn run_guide(name: &str) {
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
     let guide = std::fs::read_to_string(docs.join(name)).unwrap();
     let work = tempfile::tempdir().unwrap();
+    let hub = fake_hub();
     let examples = work.path().join("docs/examples");
     std::fs::create_dir_all(&examples).unwrap();
     for entry in std::fs::read_dir(docs.join("examples")).unwrap() {
@@ -172,7 +208,9 @@ fn run_guide(name: &str) {
         let bin: PathBuf = binary(tool)
             .unwrap_or_else(|| panic!("{name}: `{line}` does not start with a tool of ours"))
             .into();
-        let out = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        use_hub(&mut cmd, &hub, work.path());
+        let out = cmd
             .current_dir(work.path())
             .env("CANDLE_NUM_THREADS", "1")
             .args(&args[1..])

@@ -15,7 +15,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use candle_core::Device;
 use clap::Parser;
-use infinito::{device, input_error, parse_args, report};
+use infinito::{device, input_error, local_or_hub, parse_args, report};
+use infinito_hub::{ADAPTER_FILES, GPT2_FILES};
 use infinito_model::generate::{Generation, GenerationLimits, Generator, StopReason};
 use infinito_model::quality::{table, Quality, REPORT_PROMPTS};
 use infinito_model::sampling::{Sampler, SamplingConfig};
@@ -38,11 +39,12 @@ const MAX_SAMPLES: usize = 10_000;
 #[command(args_override_self = true)]
 struct Args {
     /// A train_base_more checkpoint (.safetensors), a scheduler checkpoint directory (holding
-    /// model.safetensors), the original trainer's .pt, or a Hugging Face GPT-2 directory.
+    /// model.safetensors), the original trainer's .pt, a Hugging Face GPT-2 directory, or a
+    /// GPT-2 hub id (gpt2, org/name[@revision]: from the hub cache, or downloaded).
     /// Default: runs/train_base_more/checkpoints/best.safetensors, else last.safetensors.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// peft LoRA adapter directory for a Hugging Face GPT-2 --checkpoint.
+    /// peft LoRA adapter directory (or hub id) for a Hugging Face GPT-2 --checkpoint.
     #[arg(long)]
     adapter: Option<PathBuf>,
     /// Text to continue.
@@ -140,14 +142,13 @@ fn checkpoint_path(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// Loads whatever `path` holds (see `--checkpoint`).
-fn load(path: &Path, adapter: Option<&Path>, device: &Device) -> anyhow::Result<Loaded> {
-    if !path.exists() {
-        return Err(input_error!(
-            "--checkpoint {}: no such file or directory",
-            path.display()
-        ));
-    }
+/// Loads whatever `given` holds or names (see `--checkpoint`).
+fn load(given: &Path, adapter: Option<&Path>, device: &Device) -> anyhow::Result<Loaded> {
+    let path = &local_or_hub("--checkpoint", given, &GPT2_FILES)?;
+    let adapter = adapter
+        .map(|a| local_or_hub("--adapter", a, &ADAPTER_FILES))
+        .transpose()?;
+    let adapter = adapter.as_deref();
     if let Some(a) = adapter.filter(|a| !a.is_dir()) {
         return Err(input_error!("--adapter {}: no such directory", a.display()));
     }
@@ -159,7 +160,7 @@ fn load(path: &Path, adapter: Option<&Path>, device: &Device) -> anyhow::Result<
         return Ok(Loaded {
             model: Generator::Gpt2(Box::new(pretrained.model)),
             tokenizer,
-            path: path.to_path_buf(),
+            path: given.to_path_buf(),
         });
     }
     if adapter.is_some() {
@@ -190,7 +191,7 @@ fn load(path: &Path, adapter: Option<&Path>, device: &Device) -> anyhow::Result<
     Ok(Loaded {
         model: Generator::Hybrid(Box::new(hybrid)),
         tokenizer,
-        path: path.to_path_buf(),
+        path: given.to_path_buf(),
     })
 }
 

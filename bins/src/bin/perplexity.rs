@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use candle_core::{Device, Tensor};
 use clap::Parser;
-use infinito::{device, input_error, parse_args, report};
+use infinito::{device, input_error, local_or_hub, parse_args, report};
+use infinito_hub::{ADAPTER_FILES, GPT2_FILES};
 use infinito_model::{score, tokenizer, Mode, Pretrained};
 use infinito_train::setup::load_for_eval;
 use tokenizers::Tokenizer;
@@ -17,11 +18,12 @@ use tokenizers::Tokenizer;
 #[derive(Parser, Debug)]
 #[command(args_override_self = true)]
 struct Args {
-    /// Hugging Face GPT-2 directory, or a checkpoint file of train_base_more (or of the original
-    /// trainer, `.pt`) to score with the hybrid model.
+    /// Hugging Face GPT-2 directory, hub id (gpt2, org/name[@revision]: from the hub cache, or
+    /// downloaded), or a checkpoint file of train_base_more (or of the original trainer, `.pt`)
+    /// to score with the hybrid model.
     #[arg(long)]
     model: PathBuf,
-    /// peft LoRA adapter directory (adapter_config.json, adapter_model.safetensors).
+    /// peft LoRA adapter directory (adapter_config.json, adapter_model.safetensors) or hub id.
     #[arg(long)]
     adapter: Option<PathBuf>,
     /// Text to score (tokenized with the model's tokenizer, or GPT-2's built-in one).
@@ -124,13 +126,11 @@ fn report_of(
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(mut args: Args) -> anyhow::Result<()> {
     let device = device(&args.device)?;
-    if !args.model.exists() {
-        return Err(input_error!(
-            "--model {}: no such directory or file",
-            args.model.display()
-        ));
+    args.model = local_or_hub("--model", &args.model, &GPT2_FILES)?;
+    if let Some(adapter) = &args.adapter {
+        args.adapter = Some(local_or_hub("--adapter", adapter, &ADAPTER_FILES)?);
     }
     if let Some(a) = args.adapter.as_ref().filter(|a| !a.is_dir()) {
         return Err(input_error!("--adapter {}: no such directory", a.display()));

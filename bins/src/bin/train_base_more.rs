@@ -51,10 +51,10 @@ fn gaussian_phi_log(cfg: &RunConfig, width: usize) -> anyhow::Result<Option<Gaus
 
 fn run(mut args: Args) -> anyhow::Result<()> {
     apply_builtin_profile(&mut args.run)?;
-    let cfg = args.run.resolve()?;
+    let mut cfg = args.run.resolve()?;
     let device = device(&cfg.device)?;
     let stop = install_ctrlc_handler()?;
-    let setup = prepare(&cfg, &device).context("preparing the run")?;
+    let setup = prepare(&mut cfg, &device).context("preparing the run")?;
     eprintln!(
         "train_base_more: {}; {} training and {} validation windows of {} tokens; output in {}",
         setup.description,

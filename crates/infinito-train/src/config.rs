@@ -36,9 +36,11 @@ pub struct RunConfig {
     pub seed: u64,
     /// `cpu`, `cuda` or `cuda:N`.
     pub device: String,
-    /// A Hugging Face model directory or a built-in config name; `None` for the built-in default.
+    /// A Hugging Face model directory, a hub id (`gpt2`, `org/name@revision`) or a built-in
+    /// config name; `None` for the built-in default.
     pub model: Option<String>,
-    /// A corpus file or directory; `None` for the built-in corpus.
+    /// A corpus file or directory, a WikiText name (`wikitext-2-raw-v1`, ...) or
+    /// `hf:org/name[:config]`; `None` for the built-in corpus.
     pub data: Option<PathBuf>,
     /// Output directory (logs, `config.json`, `checkpoints/`).
     pub output: PathBuf,
@@ -69,6 +71,11 @@ pub struct RunConfig {
     pub log_gaussian_phi_every: Option<u64>,
     /// Channels (principal components of the hidden states) of the Gaussian measures.
     pub gaussian_channels: usize,
+    /// What `model` resolved to (hub id and commit, or directory and content hash), filled in
+    /// by [`crate::setup::prepare`] and saved with the checkpoints, which then refuse to
+    /// resume or load on a different base model. Not for config files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_model: Option<infinito_hub::BaseModel>,
 }
 
 impl Default for RunConfig {
@@ -101,6 +108,7 @@ impl Default for RunConfig {
             overwrite: false,
             log_gaussian_phi_every: None,
             gaussian_channels: 8,
+            base_model: None,
         }
     }
 }
@@ -163,22 +171,23 @@ impl RunConfig {
         at_least_one("--seq-len", self.seq_len as u64)?;
         at_least_one("--memory-slots", self.memory_slots as u64)?;
         check_device(&self.device)?;
-        for (flag, path) in [("--data", &self.data), ("--checkpoint", &self.checkpoint)] {
-            if let Some(path) = path {
-                if !path.exists() {
-                    return Err(TrainError::flag(
-                        flag,
-                        path.display(),
-                        "an existing path (no such file or directory)",
-                    ));
-                }
+        if let Some(path) = &self.checkpoint {
+            if !path.exists() {
+                return Err(TrainError::flag(
+                    "--checkpoint",
+                    path.display(),
+                    "an existing path (no such file or directory)",
+                ));
             }
+        }
+        if let Some(data) = &self.data {
+            crate::data::data_source(data)?;
         }
         if self.model.as_deref() == Some("") {
             return Err(TrainError::flag(
                 "--model",
                 "\"\"",
-                "a model directory or a built-in config name",
+                "a model directory, a hub id or a built-in config name",
             ));
         }
         if let Some(every) = self.log_gaussian_phi_every {
@@ -314,11 +323,14 @@ pub struct RunArgs {
     /// cpu, cuda or cuda:N [default: cpu].
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
-    /// Hugging Face model directory or built-in config name [default: the built-in small model].
-    #[arg(long, value_name = "DIR|NAME")]
+    /// Hugging Face GPT-2 directory, hub id (gpt2, org/name[@revision], from the hub cache or
+    /// downloaded) or built-in config name [default: the built-in small model].
+    #[arg(long, value_name = "DIR|ID")]
     pub model: Option<String>,
-    /// Corpus file or directory (WikiText-2 raw or tokenized, .txt) [default: the built-in corpus].
-    #[arg(long, value_name = "PATH")]
+    /// Corpus: a file or directory (WikiText-2 raw or tokenized .txt, parquet shards), a
+    /// WikiText name (wikitext-2-raw-v1, wikitext-103-raw-v1, ...) or hf:org/name[:config]
+    /// [default: the built-in corpus].
+    #[arg(long, value_name = "PATH|NAME")]
     pub data: Option<PathBuf>,
     /// Output directory [default: runs/train_base_more].
     #[arg(long, value_name = "DIR")]

@@ -49,17 +49,6 @@ pub enum TrainError {
         valid_up_to: usize,
     },
 
-    /// A corpus file has a format that this loader does not read.
-    #[error("{}: {format} files are not supported, {hint}", path.display())]
-    UnsupportedFormat {
-        /// The file.
-        path: PathBuf,
-        /// The format that was recognised.
-        format: &'static str,
-        /// What to do instead.
-        hint: &'static str,
-    },
-
     /// A corpus directory has no file for the requested split.
     #[error("{}: no {split} split, expected one of {expected}", dir.display())]
     MissingSplit {
@@ -78,6 +67,32 @@ pub enum TrainError {
         path: PathBuf,
         /// Why it counts as empty.
         reason: String,
+    },
+
+    /// A parquet file cannot be read as a text corpus.
+    #[error("{}: {message}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (no `text` column, an unsupported compression, ...).
+        message: String,
+    },
+
+    /// A model or data set could not be had from the hub or its cache.
+    #[error(transparent)]
+    Hub(Box<infinito_hub::HubError>),
+
+    /// A checkpoint's base model is not the model this run resolved.
+    #[error("{}: trained on {recorded}, not on {found}: {hint}", checkpoint.display())]
+    BaseModelMismatch {
+        /// The checkpoint.
+        checkpoint: PathBuf,
+        /// The base model it records.
+        recorded: Box<infinito_hub::BaseModel>,
+        /// What was found instead.
+        found: String,
+        /// What to do.
+        hint: String,
     },
 
     /// The tokenizer failed or could not be serialised.
@@ -197,12 +212,14 @@ impl TrainError {
             | Self::MissingPath { .. }
             | Self::MissingSplit { .. }
             | Self::NotUtf8 { .. }
-            | Self::UnsupportedFormat { .. }
+            | Self::Parquet { .. }
+            | Self::BaseModelMismatch { .. }
             | Self::EmptyCorpus { .. }
             | Self::Resume { .. }
             | Self::InvalidArgument { .. } => true,
             Self::Io { source, .. } => infinito_checkpoint::is_input_io(source),
             Self::Checkpoint(e) => e.is_input(),
+            Self::Hub(e) => e.is_usage(),
             Self::Model(e) => {
                 e.downcast_ref::<infinito_model::ModelError>()
                     .is_some_and(|m| m.is_input())
@@ -239,6 +256,12 @@ impl TrainError {
             op,
             source,
         }
+    }
+}
+
+impl From<infinito_hub::HubError> for TrainError {
+    fn from(e: infinito_hub::HubError) -> Self {
+        Self::Hub(Box::new(e))
     }
 }
 

@@ -5,6 +5,7 @@
 //! * [`RunConfig`] / [`RunArgs`]: the options of `train_base_more` (config file + flags).
 //! * [`hybrid`]: the INFINITO hybrid as a [`TrainModel`].
 //! * [`setup`]: the model, tokenizer and data of a run, from its [`RunConfig`].
+//! * [`base`]: `--model` resolved (directory or hub id) and the base model checkpoints record.
 //! * [`builtin`]: a corpus written by this project and a small byte-level BPE trained on it.
 //! * [`optim`]: AdamW with PyTorch's semantics and exportable state.
 //! * [`clip`]: global gradient-norm clipping.
@@ -32,6 +33,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod base;
 pub mod builtin;
 pub mod clip;
 pub mod config;

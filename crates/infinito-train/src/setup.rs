@@ -14,14 +14,14 @@ use infinito_model::{tokenizer, Gpt2Config, LoraConfig};
 use infinito_phi::PhiConfig;
 use tokenizers::Tokenizer;
 
+pub use crate::base::BUILTIN_MODEL;
+use crate::base::{check_same, resolve_model, resolve_recorded, ModelRef};
 use crate::builtin;
 use crate::config::RunConfig;
 use crate::data::{load_split, LmWindows, Split};
 use crate::error::{Result, TrainError};
 use crate::hybrid::HybridModel;
 
-/// Name of the built-in model, trained from scratch (also what no `--model` means).
-pub const BUILTIN_MODEL: &str = "builtin:tiny";
 /// Vocabulary of the built-in tokenizer.
 const BUILTIN_VOCAB: usize = 512;
 /// The longest window of the built-in model (GPT-2's own positions).
@@ -41,8 +41,7 @@ pub struct RunSetup {
 
 /// Where a model comes from.
 enum Source {
-    Builtin,
-    HfDir(PathBuf),
+    Base(ModelRef),
     Original(PathBuf),
 }
 
@@ -60,28 +59,59 @@ pub fn load_for_eval(path: &Path, device: &Device) -> Result<(Hybrid, Option<Tok
         return Ok((hybrid, tokenizer));
     }
     let (config, tensors) = crate::read_model(path, device)?;
-    let cfg: RunConfig = serde_json::from_value(config).map_err(|e| TrainError::Resume {
-        path: path.to_path_buf(),
-        reason: format!("its run configuration does not parse: {e}"),
-    })?;
-    let (mut hybrid, tokenizer, _) = build_hybrid(&cfg, model_source(&cfg)?, false, device)?;
+    let cfg = run_config_of(path, config)?;
+    let model = match &cfg.base_model {
+        Some(base) => resolve_recorded(path, base)?,
+        None => resolve_model(cfg.model.as_deref())?,
+    };
+    let (mut hybrid, tokenizer, _) = build_hybrid(&cfg, Source::Base(model), false, device)?;
     hybrid.load_state(&tensors).map_err(TrainError::model)?;
     Ok((hybrid, tokenizer))
 }
 
-/// Builds the model, tokenizer and data of `cfg` on `device`.
-pub fn prepare(cfg: &RunConfig, device: &Device) -> Result<RunSetup> {
-    let (source, resume_from) = match &cfg.checkpoint {
-        Some(path)
-            if infinito_checkpoint::read_metadata(path)
-                .ok()
-                .flatten()
-                .is_some() =>
-        {
-            (model_source(cfg)?, Some(path.clone()))
+/// The run configuration saved in a checkpoint's metadata.
+fn run_config_of(path: &Path, config: serde_json::Value) -> Result<RunConfig> {
+    serde_json::from_value(config).map_err(|e| TrainError::Resume {
+        path: path.to_path_buf(),
+        reason: format!("its run configuration does not parse: {e}"),
+    })
+}
+
+/// The base model a checkpoint of ours records, if it records one.
+fn recorded_base(path: &Path) -> Option<infinito_hub::BaseModel> {
+    let meta = infinito_checkpoint::read_metadata(path).ok().flatten()?;
+    let config: RunConfig = serde_json::from_value(meta.get("config")?.clone()).ok()?;
+    config.base_model
+}
+
+/// Builds the model, tokenizer and data of `cfg` on `device`, and records in `cfg` the base
+/// model `--model` resolved to (resuming refuses a checkpoint of another base model).
+pub fn prepare(cfg: &mut RunConfig, device: &Device) -> Result<RunSetup> {
+    let checkpoint = cfg.checkpoint.clone();
+    let ours = checkpoint.as_ref().is_some_and(|path| {
+        infinito_checkpoint::read_metadata(path)
+            .ok()
+            .flatten()
+            .is_some()
+    });
+    let (source, resume_from) = match checkpoint {
+        Some(path) if !ours => (Source::Original(path), None),
+        checkpoint => {
+            let model = resolve_model(cfg.model.as_deref())?;
+            if let Some(path) = &checkpoint {
+                if let Some(recorded) = recorded_base(path) {
+                    check_same(path, &recorded, &model.base())?;
+                }
+            }
+            cfg.base_model = Some(model.base());
+            // An absolute path keeps working when the run resumes from another directory.
+            if let ModelRef::Dir { dir, .. } = &model {
+                if cfg.model.as_deref().is_some_and(|m| Path::new(m).is_dir()) {
+                    cfg.model = Some(dir.display().to_string());
+                }
+            }
+            (Source::Base(model), checkpoint)
         }
-        Some(path) => (Source::Original(path.clone()), None),
-        None => (model_source(cfg)?, None),
     };
     let (hybrid, tokenizer, description) = build_hybrid(cfg, source, true, device)?;
     let tokenizer = tokenizer.ok_or_else(|| {
@@ -113,18 +143,6 @@ pub fn prepare(cfg: &RunConfig, device: &Device) -> Result<RunSetup> {
         resume_from,
         description,
     })
-}
-
-fn model_source(cfg: &RunConfig) -> Result<Source> {
-    match cfg.model.as_deref() {
-        None | Some(BUILTIN_MODEL) => Ok(Source::Builtin),
-        Some(dir) if Path::new(dir).is_dir() => Ok(Source::HfDir(PathBuf::from(dir))),
-        Some(other) => Err(TrainError::flag(
-            "--model",
-            other,
-            format!("a Hugging Face GPT-2 directory or {BUILTIN_MODEL}"),
-        )),
-    }
 }
 
 fn hybrid_config(gpt2: Gpt2Config, cfg: &RunConfig, train_base: bool) -> HybridConfig {
@@ -180,7 +198,7 @@ fn build_hybrid(
     device: &Device,
 ) -> Result<(Hybrid, Option<Tokenizer>, String)> {
     let (hybrid, tokenizer, description) = match source {
-        Source::Builtin => {
+        Source::Base(ModelRef::Builtin) => {
             let tokenizer = builtin::tokenizer(BUILTIN_VOCAB)?;
             let vocab = tokenizer.get_vocab_size(true);
             let tokenizer = Some(tokenizer);
@@ -207,7 +225,7 @@ fn build_hybrid(
             let hybrid = Hybrid::new(config, base, cfg.seed, device).map_err(TrainError::model)?;
             (hybrid, tokenizer, description)
         }
-        Source::HfDir(dir) => {
+        Source::Base(ModelRef::Dir { dir, .. }) => {
             let gpt2 =
                 Gpt2Config::from_file(&dir.join("config.json")).map_err(TrainError::model)?;
             check_sizes(cfg, &hybrid_config(gpt2, cfg, false), training)?;
@@ -232,11 +250,11 @@ fn build_hybrid(
             // import assumes.
             let imported = import_original(tensors, None, &path).map_err(TrainError::model)?;
             let vocab = imported.config.gpt2.vocab_size;
-            let tokenizer = match cfg.model.as_deref() {
-                Some(dir) if Path::new(dir).is_dir() => Some(
-                    tokenizer::for_model_dir(Path::new(dir), vocab).map_err(TrainError::model)?,
-                ),
-                _ if vocab == tokenizer::GPT2_VOCAB_SIZE => {
+            let tokenizer = match resolve_model(cfg.model.as_deref())? {
+                ModelRef::Dir { dir, .. } => {
+                    Some(tokenizer::for_model_dir(&dir, vocab).map_err(TrainError::model)?)
+                }
+                ModelRef::Builtin if vocab == tokenizer::GPT2_VOCAB_SIZE => {
                     Some(tokenizer::builtin_gpt2().map_err(TrainError::model)?)
                 }
                 _ => None,

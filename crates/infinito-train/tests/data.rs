@@ -2,8 +2,8 @@
 
 use candle_core::Device;
 use infinito_train::data::{
-    load_split, prepare_text, resolve_split, tokenize_files, BatchPosition, Batches, CacheStatus,
-    LmWindows, Order, Split,
+    load_split, prepare_text, read_text_column, resolve_split, tokenize_files, BatchPosition,
+    Batches, CacheStatus, LmWindows, Order, Split,
 };
 use infinito_train::TrainError;
 use std::path::{Path, PathBuf};
@@ -159,14 +159,70 @@ fn bad_corpora_give_clear_errors() -> TestResult {
     );
 
     let parquet = write(d, "train-00000-of-00001.parquet", "PAR1")?;
-    let err = resolve_split(&parquet, Split::Train)
+    let err = tokenize_files(&[parquet], &tok, None)
         .err()
-        .ok_or("parquet accepted")?;
-    assert!(one_line(&err).contains("parquet"));
-    let err = resolve_split(d, Split::Train)
+        .ok_or("a broken parquet file accepted")?;
+    assert!(matches!(err, TrainError::Parquet { .. }), "{err}");
+    assert!(err.is_usage());
+    assert!(
+        one_line(&err).contains("train-00000-of-00001.parquet"),
+        "{err}"
+    );
+    let err = resolve_split(d, Split::Valid)
         .err()
-        .ok_or("parquet dir accepted")?;
-    assert!(matches!(err, TrainError::UnsupportedFormat { .. }), "{err}");
+        .ok_or("a parquet dir without the split accepted")?;
+    assert!(matches!(err, TrainError::MissingSplit { .. }), "{err}");
+    assert!(one_line(&err).contains("validation-*.parquet"), "{err}");
+    Ok(())
+}
+
+fn hub_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../infinito-hub/tests/fixtures")
+}
+
+#[test]
+fn parquet_shards_read_as_pyarrow_reads_them() -> TestResult {
+    let expected: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(
+        &std::fs::read_to_string(hub_fixtures().join("parquet_rows.json"))?,
+    )?;
+    for (name, rows) in &expected {
+        let path = hub_fixtures().join("wikitext").join(name);
+        assert_eq!(&read_text_column(&path)?, rows, "{name}");
+    }
+    let dir = hub_fixtures().join("wikitext/wikitext-103-raw-v1");
+    assert_eq!(
+        resolve_split(&dir, Split::Train)?,
+        [
+            dir.join("train-00000-of-00002.parquet"),
+            dir.join("train-00001-of-00002.parquet")
+        ]
+    );
+    // The rows of both shards, blank ones dropped, joined as the original joined them.
+    let tok = word_tokenizer(&["lobster", "=", "the"])?;
+    let files = resolve_split(&dir, Split::Train)?;
+    let rows: Vec<&str> = files
+        .iter()
+        .map(|f| f.strip_prefix(hub_fixtures().join("wikitext")).unwrap())
+        .flat_map(|name| &expected[name.to_str().unwrap()])
+        .map(String::as_str)
+        .collect();
+    let text = rows
+        .iter()
+        .filter(|r| !r.trim().is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ids = tokenize_files(&files, &tok, None)?.ids;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(ids.len(), words.len());
+    assert_eq!(
+        ids.iter().filter(|&&id| id == 2).count(),
+        words.iter().filter(|w| **w == "lobster").count()
+    );
+    assert_eq!(
+        resolve_split(&dir, Split::Valid)?,
+        [dir.join("validation-00000-of-00001.parquet")]
+    );
     Ok(())
 }
 

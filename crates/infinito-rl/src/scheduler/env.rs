@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use infinito_train::base::{resolve_recorded, ModelRef};
 use infinito_train::data::{Batch, BatchPosition, Batches, LmWindows, Order};
 use infinito_train::hybrid::HybridModel;
 use infinito_train::setup::prepare;
@@ -83,8 +84,8 @@ impl SchedulerEnv {
     /// its text log under `workdir`.
     pub fn build(config: SchedulerConfig, workdir: &Path, device: &Device) -> Result<Self> {
         config.validate()?;
-        let (run, weights) = base_run_config(&config, device)?;
-        let setup = prepare(&run, device)?;
+        let (mut run, weights) = base_run_config(&config, device)?;
+        let setup = prepare(&mut run, device)?;
         let mut model = setup.model;
         if let Some(weights) = &weights {
             model.load_state(weights)?;
@@ -419,7 +420,14 @@ fn base_run_config(
         path: path.clone(),
         reason: format!("its run configuration does not parse: {e}"),
     })?;
-    run.model = base.model;
+    // The checkpoint's own base model, found again by hub commit or directory content.
+    run.model = match &base.base_model {
+        Some(recorded) => match resolve_recorded(&path, recorded)? {
+            ModelRef::Builtin => base.model,
+            ModelRef::Dir { dir, .. } => Some(dir.display().to_string()),
+        },
+        None => base.model,
+    };
     run.lora_r = base.lora_r;
     run.lora_alpha = base.lora_alpha;
     run.memory_slots = base.memory_slots;

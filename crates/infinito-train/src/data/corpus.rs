@@ -1,5 +1,6 @@
 //! Locating a corpus split on disk and preparing its text.
 
+use super::parquet::{is_parquet, read_text_column};
 use crate::error::{Result, TrainError};
 use std::path::{Path, PathBuf};
 
@@ -33,33 +34,67 @@ impl Split {
         }
     }
 
-    /// Prefix of the split's Hugging Face parquet shards (`validation-00000-of-00001.parquet`).
-    fn parquet_prefix(self) -> &'static str {
+    /// Names of the split in Hugging Face parquet shards: `<name>-00000-of-00001.parquet`,
+    /// `<name>.parquet`, or any `.parquet` file in a directory `<name>/`.
+    fn parquet_names(self) -> &'static [&'static str] {
         match self {
-            Split::Train => "train",
-            Split::Valid => "validation",
-            Split::Test => "test",
+            Split::Train => &["train"],
+            Split::Valid => &["validation", "valid"],
+            Split::Test => &["test"],
         }
     }
-}
 
-fn parquet_error(path: &Path) -> TrainError {
-    TrainError::UnsupportedFormat {
-        path: path.to_path_buf(),
-        format: "parquet",
-        hint: "convert the split to a .txt file with one line per row",
+    /// True when the `/`-separated path of a parquet file names a shard of this split.
+    pub fn has_shard(self, path: &str) -> bool {
+        let mut parts = path.rsplit('/');
+        let file = parts.next().unwrap_or_default();
+        let parent = parts.next();
+        let Some(stem) = file.strip_suffix(".parquet") else {
+            return false;
+        };
+        self.parquet_names().iter().any(|name| {
+            parent == Some(*name)
+                || stem == *name
+                || stem
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['-', '_']))
+        })
     }
 }
 
-fn is_parquet(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "parquet")
+/// The shards of `split` among `paths` (sorted `/`-separated paths), or why there are none or
+/// some are missing (`train-00001-of-00002.parquet` without `train-00000-of-00002.parquet`).
+pub fn split_shards(paths: &[String], split: Split) -> std::result::Result<Vec<String>, String> {
+    let shards: Vec<String> = paths
+        .iter()
+        .filter(|p| split.has_shard(p))
+        .cloned()
+        .collect();
+    if shards.is_empty() {
+        return Err(format!("no parquet shards of the {} split", split.name()));
+    }
+    let total = shards.iter().find_map(|s| {
+        let (_, count) = s.strip_suffix(".parquet")?.rsplit_once("-of-")?;
+        count.parse::<usize>().ok()
+    });
+    match total {
+        Some(total) if shards.len() < total => Err(format!(
+            "{} of the {total} parquet shards of the {} split",
+            shards.len(),
+            split.name()
+        )),
+        _ => Ok(shards),
+    }
 }
 
 /// The files that make up `split` of the corpus at `path`.
 ///
-/// * A file is the corpus itself, whatever the split (a `.parquet` file is refused).
+/// * A file is the corpus itself, whatever the split (text, or a `.parquet` file's `text`
+///   column).
 /// * A directory with WikiText-2 files gives the split's file: `wiki.{train,valid,test}.raw`,
 ///   else `{train,valid,test}.txt` (`validation.txt` is accepted too).
+/// * A directory of Hugging Face parquet shards gives the split's shards
+///   (`validation-00000-of-00001.parquet`, ...), in name order.
 /// * A directory without split-named files gives all its `.txt` files, sorted by name, as the
 ///   train split; asking it for `valid` or `test` is an error.
 pub fn resolve_split(path: &Path, split: Split) -> Result<Vec<PathBuf>> {
@@ -70,9 +105,6 @@ pub fn resolve_split(path: &Path, split: Split) -> Result<Vec<PathBuf>> {
         _ => TrainError::io(path, "read", e),
     })?;
     if !meta.is_dir() {
-        if is_parquet(path) {
-            return Err(parquet_error(path));
-        }
         return Ok(vec![path.to_path_buf()]);
     }
     let mut entries = Vec::new();
@@ -90,11 +122,18 @@ pub fn resolve_split(path: &Path, split: Split) -> Result<Vec<PathBuf>> {
     {
         return Ok(vec![path.join(name)]);
     }
-    if let Some(shard) = entries.iter().find(|e| {
-        let p = Path::new(e.as_str());
-        is_parquet(p) && e.starts_with(split.parquet_prefix())
-    }) {
-        return Err(parquet_error(&path.join(shard)));
+    if entries.iter().any(|e| is_parquet(Path::new(e))) {
+        return match split_shards(&entries, split) {
+            Ok(shards) => Ok(shards.iter().map(|s| path.join(s)).collect()),
+            Err(reason) => Err(TrainError::MissingSplit {
+                dir: path.to_path_buf(),
+                split: split.name(),
+                expected: format!(
+                    "{}-*.parquet ({reason})",
+                    split.parquet_names().join("-*.parquet, ")
+                ),
+            }),
+        };
     }
     let all_splits = [Split::Train, Split::Valid, Split::Test];
     let has_split_files = all_splits
@@ -141,16 +180,20 @@ pub fn prepare_text<'a>(contents: impl IntoIterator<Item = &'a str>) -> String {
     lines.join("\n")
 }
 
-/// Reads each file as UTF-8 text, in order.
+/// Reads each file, in order: a text file as one UTF-8 string, a parquet file as the rows of
+/// its `text` column.
 pub(crate) fn read_texts(files: &[PathBuf]) -> Result<Vec<String>> {
-    files
-        .iter()
-        .map(|file| {
-            let bytes = std::fs::read(file).map_err(|e| TrainError::io(file, "read", e))?;
-            String::from_utf8(bytes).map_err(|e| TrainError::NotUtf8 {
-                path: file.clone(),
-                valid_up_to: e.utf8_error().valid_up_to(),
-            })
-        })
-        .collect()
+    let mut texts = Vec::new();
+    for file in files {
+        if is_parquet(file) {
+            texts.extend(read_text_column(file)?);
+            continue;
+        }
+        let bytes = std::fs::read(file).map_err(|e| TrainError::io(file, "read", e))?;
+        texts.push(String::from_utf8(bytes).map_err(|e| TrainError::NotUtf8 {
+            path: file.clone(),
+            valid_up_to: e.utf8_error().valid_up_to(),
+        })?);
+    }
+    Ok(texts)
 }

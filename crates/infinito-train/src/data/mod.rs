@@ -1,16 +1,20 @@
 //! Corpus loading: split files, text preparation, cached tokenization, windows and batches.
 //!
 //! Reads WikiText-2 raw (`wiki.train.raw`, ...), the tokenized release (`train.txt`, ...), any
-//! plain text file, or a directory of `.txt` files. Hugging Face parquet shards are recognised
-//! and refused with a hint to convert them to text.
+//! plain text file, a directory of `.txt` files, Hugging Face parquet shards (the `text`
+//! column), or a hub data set by name ([`DataSource`]).
 
 mod batches;
 mod corpus;
+mod parquet;
+mod source;
 mod tokens;
 mod windows;
 
 pub use batches::{Batch, BatchPosition, Batches, Order};
-pub use corpus::{prepare_text, resolve_split, Split};
+pub use corpus::{prepare_text, resolve_split, split_shards, Split};
+pub use parquet::read_text_column;
+pub use source::{data_source, DataSource, HUB_PREFIX, WIKITEXT_CONFIGS, WIKITEXT_REPO};
 pub use tokens::{tokenize_files, CacheStatus, TokenizedCorpus};
 pub use windows::LmWindows;
 
@@ -18,8 +22,9 @@ use crate::error::{Result, TrainError};
 use std::path::Path;
 use tokenizers::Tokenizer;
 
-/// Resolves `split` under `path`, tokenizes it (through the cache when `cache_dir` is given)
-/// and cuts it into windows of `seq_len` tokens padded with `pad_id`.
+/// Resolves `split` of the corpus `path` names (see [`DataSource::parse`]), tokenizes it
+/// (through the cache when `cache_dir` is given) and cuts it into windows of `seq_len` tokens
+/// padded with `pad_id`.
 ///
 /// A corpus shorter than one window is reported as [`TrainError::EmptyCorpus`] naming `path`.
 pub fn load_split(
@@ -30,7 +35,7 @@ pub fn load_split(
     seq_len: usize,
     pad_id: u32,
 ) -> Result<(LmWindows, CacheStatus)> {
-    let files = resolve_split(path, split)?;
+    let files = data_source(path)?.split_files(split)?;
     let corpus = tokenize_files(&files, tokenizer, cache_dir)?;
     if corpus.ids.len() < seq_len {
         return Err(TrainError::EmptyCorpus {
