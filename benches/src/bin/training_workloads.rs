@@ -116,6 +116,7 @@ fn workload(name: &str, device: &Device) -> Result<Call> {
                 loss: PhiLoss::Linear,
                 grad: PhiGrad::All,
                 target: 6.0,
+                band: [3.0, 6.0],
             };
             Box::new(move |step| {
                 let out = hybrid

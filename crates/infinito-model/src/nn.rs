@@ -123,7 +123,8 @@ pub(crate) fn seeded_uniform(x: &Tensor, seed: u64) -> Result<Tensor> {
 }
 
 /// Seeded standard-normal noise shaped like `x` (Box-Muller over hashed uniforms).
-pub(crate) fn seeded_normal(x: &Tensor, seed: u64) -> Result<Tensor> {
+#[doc(hidden)] // public only for the distribution test in tests/noise.rs
+pub fn seeded_normal(x: &Tensor, seed: u64) -> Result<Tensor> {
     let values: Vec<f32> = (0..x.elem_count() as u64)
         .map(|i| {
             let (u1, u2) = (hashed_uniform(seed, 2 * i), hashed_uniform(seed, 2 * i + 1));

@@ -199,8 +199,14 @@ fn state_round_trips_and_training_is_reproducible_from_the_seed() {
         a.forward(&ids, Mode::Eval).unwrap(),
         b.forward(&ids, Mode::Eval).unwrap(),
     );
-    assert_eq!(max_abs_diff(&oa.logits().unwrap(), &ob.logits().unwrap()), 0.0);
-    assert_eq!(max_abs_diff(&oa.phi.phi_estimate, &ob.phi.phi_estimate), 0.0);
+    assert_eq!(
+        max_abs_diff(&oa.logits().unwrap(), &ob.logits().unwrap()),
+        0.0
+    );
+    assert_eq!(
+        max_abs_diff(&oa.phi.phi_estimate, &ob.phi.phi_estimate),
+        0.0
+    );
     let (ta, tb) = (
         a.forward(&ids, Mode::Train { seed: 4 }).unwrap(),
         b.forward(&ids, Mode::Train { seed: 4 }).unwrap(),

@@ -209,7 +209,8 @@ mod tests {
             for (train, tag) in [(false, "eval"), (true, "train")] {
                 let out = phi.forward(&x, Some(a), train).unwrap();
                 for (name, got) in out.named() {
-                    let diff = infinito_testutil::max_abs_diff(got, &cases[&format!("t13.{tag}.{name}")]);
+                    let diff =
+                        infinito_testutil::max_abs_diff(got, &cases[&format!("t13.{tag}.{name}")]);
                     assert!(diff < 1e-4, "{tag}.{name}: {diff}");
                 }
                 if train {
