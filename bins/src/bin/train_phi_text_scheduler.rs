@@ -91,6 +91,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .options(&args.output, args.timesteps, defaults, naming, stop)?;
     claim_output(&args.output, args.overwrite, None)?;
     if is_builtin_default(&args.env) {
+        infinito_train::setup::check_builtin_run(&config.run_config())?;
         config.model.checkpoint = Some(trained_builtin_base()?);
     }
     let env = build_env(config, &args.output)?;

@@ -159,6 +159,32 @@ fn hybrid_config(gpt2: Gpt2Config, cfg: &RunConfig, train_base: bool) -> HybridC
 /// before its model is built: the training window fits the model's positions (evaluation reads
 /// no window of the run's), the LoRA rank its width, and the estimated memory what the machine
 /// has free.
+/// The built-in model's configuration for `cfg` with a vocabulary of `vocab`.
+fn builtin_config(cfg: &RunConfig, vocab: usize) -> Result<HybridConfig> {
+    if cfg.seq_len > BUILTIN_MAX_POSITIONS {
+        return Err(TrainError::flag(
+            "--seq-len",
+            cfg.seq_len,
+            format!("at most {BUILTIN_MAX_POSITIONS} with the built-in model"),
+        ));
+    }
+    let gpt2 = Gpt2Config::new(vocab, cfg.seq_len.max(256), 64, 2, 4);
+    let mut config = hybrid_config(gpt2, cfg, true);
+    // PHI nets scaled to the model (the original widths would dwarf a 64-wide GPT-2).
+    config.phi.temporal_dim = 32;
+    config.phi.integration_dim = 64;
+    config.phi.complexity_dim = 32;
+    config.phi.diversity_dim = 16;
+    Ok(config)
+}
+
+/// Checks that a training run of the built-in model with `cfg` fits (sequence length, LoRA rank,
+/// estimated memory) without building anything: for callers about to spend time before
+/// [`prepare`].
+pub fn check_builtin_run(cfg: &RunConfig) -> Result<()> {
+    check_sizes(cfg, &builtin_config(cfg, BUILTIN_VOCAB)?, true)
+}
+
 fn check_sizes(cfg: &RunConfig, config: &HybridConfig, training: bool) -> Result<()> {
     let n_positions = config.gpt2.n_positions;
     if training && cfg.seq_len > n_positions {
@@ -202,24 +228,11 @@ fn build_hybrid(
             let tokenizer = builtin::tokenizer(BUILTIN_VOCAB)?;
             let vocab = tokenizer.get_vocab_size(true);
             let tokenizer = Some(tokenizer);
-            if cfg.seq_len > BUILTIN_MAX_POSITIONS {
-                return Err(TrainError::flag(
-                    "--seq-len",
-                    cfg.seq_len,
-                    format!("at most {BUILTIN_MAX_POSITIONS} with the built-in model"),
-                ));
-            }
-            let gpt2 = Gpt2Config::new(vocab, cfg.seq_len.max(256), 64, 2, 4);
+            let config = builtin_config(cfg, vocab)?;
             let description = format!(
                 "built-in model ({BUILTIN_MODEL}: 2 layers, 64 wide, 4 heads, vocabulary {}) trained from scratch",
-                gpt2.vocab_size
+                config.gpt2.vocab_size
             );
-            let mut config = hybrid_config(gpt2, cfg, true);
-            // PHI nets scaled to the model (the original widths would dwarf a 64-wide GPT-2).
-            config.phi.temporal_dim = 32;
-            config.phi.integration_dim = 64;
-            config.phi.complexity_dim = 32;
-            config.phi.diversity_dim = 16;
             check_sizes(cfg, &config, training)?;
             let base = random_weights(&config.gpt2, cfg.seed, device).map_err(TrainError::model)?;
             let hybrid = Hybrid::new(config, base, cfg.seed, device).map_err(TrainError::model)?;

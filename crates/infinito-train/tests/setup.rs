@@ -173,7 +173,7 @@ fn bad_values_give_one_line_errors_naming_the_flag() -> TestResult {
     check(&["--max-steps", "0"], "--max-steps 0: must be >= 1")?;
     check(
         &["--data", "/no/such/corpus"],
-        "--data /no/such/corpus: must be an existing path (no such file or directory)",
+        "--data /no/such/corpus: must be an existing file or directory, wikitext-2-raw-v1, wikitext-2-v1, wikitext-103-raw-v1, wikitext-103-v1, or hf:org/name[:config]",
     )?;
     // Unparseable values are clap's errors (exit status 2).
     let err = args(&["--batch-size", "-3"])

@@ -211,8 +211,21 @@ fn all_finite(model: &Toy) -> Result<bool, Box<dyn std::error::Error>> {
     Ok(true)
 }
 
+/// A log file's text; in `metrics.jsonl`, without the wall-clock phase times (`t_*`), the only
+/// values that differ between identical runs.
 fn read(path: PathBuf) -> Result<String, Box<dyn std::error::Error>> {
-    Ok(std::fs::read_to_string(path)?)
+    let text = std::fs::read_to_string(&path)?;
+    if path.extension().is_none_or(|e| e != "jsonl") {
+        return Ok(text);
+    }
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)?;
+        record.retain(|key, _| !key.starts_with("t_"));
+        out.push_str(&serde_json::to_string(&record)?);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 fn one_line(err: &TrainError) -> String {
