@@ -82,7 +82,7 @@ impl PhiConfig {
         if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
             return Err(PhiError::Config(format!("{name} must be positive")));
         }
-        if self.integration_dim % 4 != 0 {
+        if !self.integration_dim.is_multiple_of(4) {
             return Err(PhiError::Config(format!(
                 "integration_dim {} must be divisible by 4 (encoder heads)",
                 self.integration_dim

@@ -219,7 +219,7 @@ mod tests {
     fn masked_crc_matches_tensorflow() {
         // CRC32C("123456789") = 0xe3069283 (RFC 3720); masking as in TensorFlow's crc32c.h.
         let crc = 0xe306_9283u32;
-        let masked = ((crc >> 15) | (crc << 17)).wrapping_add(0xa282_ead8);
+        let masked = crc.rotate_right(15).wrapping_add(0xa282_ead8);
         assert_eq!(masked_crc(b"123456789"), masked);
     }
 
