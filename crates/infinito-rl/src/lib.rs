@@ -1,6 +1,6 @@
 //! Reinforcement learning for infinito.
 //!
-//! * [`env`]: the small [`Env`] trait every environment implements.
+//! * [`env`](mod@env): the small [`Env`] trait every environment implements.
 //! * [`ppo`]: PPO with stable-baselines3 semantics ([`Ppo`], [`PpoConfig`], [`evaluate`]).
 //! * [`sb3`]: importing stable-baselines3 PPO `.zip` agents ([`Ppo::from_sb3_zip`]).
 //! * [`cartpole`]: Gymnasium's CartPole-v1, for validating PPO.

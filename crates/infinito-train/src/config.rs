@@ -285,6 +285,8 @@ fn check_device(name: &str) -> Result<()> {
 
 /// The command-line flags of `train_base_more`: `--config FILE` first, then each flag given
 /// overrides it. Flatten it into the binary's parser and call [`RunArgs::resolve`].
+// The field docs are `--help` text, where brackets are literal, not links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunArgs {
     /// Config file (.toml or .json) holding any of the options below (snake_case names).
