@@ -191,11 +191,9 @@ fn bad_flags_and_files_give_one_line_errors_with_status_2() {
 
 #[test]
 fn validation_loss_falls_on_wikitext2() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/wikitext-2");
-    if !shared.join("valid.txt").is_file() {
-        eprintln!("skipped: {} is absent", shared.display());
+    let Some(shared) = infinito_testutil::shared_data("wikitext-2") else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
