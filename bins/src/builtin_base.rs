@@ -8,49 +8,34 @@ use std::sync::Arc;
 use anyhow::Context;
 use candle_core::Device;
 use infinito_train::setup::prepare;
-use infinito_train::{RunArgs, RunConfig, Trainer};
-
-use crate::scheduler_cli::EnvArgs;
+use infinito_train::{RunConfig, RunFlags, Trainer};
 
 /// Where `train_base_more`'s built-in default writes its best checkpoint.
 pub const README_BASE: &str = "runs/train_base_more/checkpoints/best.safetensors";
 /// Where the built-in base is trained and kept when that run is absent.
 pub const BASE_CACHE: &str = "runs/builtin_base";
 
-/// With no model and no data (from flags or the config file), the built-in default is sized to
-/// train in a minute or two on two CPU cores; flags given explicitly, and config-file values other
-/// than the defaults, still win.
-pub fn apply_builtin_profile(run: &mut RunArgs) -> anyhow::Result<()> {
-    let file = match &run.config {
-        Some(path) => RunConfig::load(path)?,
-        None => RunConfig::default(),
-    };
-    if run.model.is_some() || run.data.is_some() || file.model.is_some() || file.data.is_some() {
-        return Ok(());
+/// The base layer of `train_base_more`'s built-in default (no model and no data, from flags
+/// or the config file): the defaults, sized to train in a minute or two on two CPU cores.
+/// The config file and the flags given are laid over it.
+pub fn builtin_profile() -> RunConfig {
+    RunConfig {
+        epochs: 2,
+        seq_len: 64,
+        batch_size: 8,
+        lr: 1e-3,
+        ..RunConfig::default()
     }
-    let default = RunConfig::default();
-    if file.epochs == default.epochs {
-        run.epochs.get_or_insert(2);
-    }
-    if file.seq_len == default.seq_len {
-        run.seq_len.get_or_insert(64);
-    }
-    if file.batch_size == default.batch_size {
-        run.batch_size.get_or_insert(8);
-    }
-    if file.lr == default.lr {
-        run.lr.get_or_insert(1e-3);
-    }
-    Ok(())
 }
 
-/// True when the scheduler flags name no config file, model, data or base checkpoint: the
-/// scheduler's built-in default.
-pub fn is_builtin_default(env: &EnvArgs) -> bool {
-    env.config.is_none()
-        && env.model.is_none()
-        && env.data.is_none()
-        && env.base_checkpoint.is_none()
+/// The configuration of `train_base_more`: [`builtin_profile`] under the file and flags when
+/// they name no model and no data, the defaults otherwise.
+pub fn resolve_run(flags: &RunFlags, matches: &clap::ArgMatches) -> anyhow::Result<RunConfig> {
+    let config = flags.resolve(&RunConfig::default(), matches)?;
+    if config.model.is_some() || config.data.is_some() {
+        return Ok(config);
+    }
+    Ok(flags.resolve(&builtin_profile(), matches)?)
 }
 
 /// The best checkpoint of the built-in base as the README's first command trains it: that run's
@@ -81,13 +66,12 @@ pub fn trained_builtin_base() -> anyhow::Result<PathBuf> {
 
 /// Trains `train_base_more`'s built-in default into `output` and returns its best checkpoint.
 pub fn train_builtin_base(output: &Path) -> anyhow::Result<PathBuf> {
-    let mut args = RunArgs {
-        output: Some(output.to_path_buf()),
+    let mut cfg = RunConfig {
+        output: output.to_path_buf(),
         overwrite: true,
-        ..RunArgs::default()
+        ..builtin_profile()
     };
-    apply_builtin_profile(&mut args)?;
-    let mut cfg = args.resolve()?;
+    cfg.validate()?;
     let setup = prepare(&mut cfg, &Device::Cpu)?;
     let mut options = cfg.fit_options(Device::Cpu, Arc::new(AtomicBool::new(false)))?;
     options.progress = false;

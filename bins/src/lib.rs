@@ -60,6 +60,12 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
 /// line and exits with status 2; `--help`, `--version` and `--completions` print in full and
 /// exit 0.
 pub fn parse_args<T: clap::Parser>(name: &'static str) -> T {
+    parse_command_line::<T>(name).0
+}
+
+/// [`parse_args`], also returning the matches, which say which flags were given (see
+/// `infinito_train::settings::given_on_command_line`).
+pub fn parse_command_line<T: clap::Parser>(name: &'static str) -> (T, clap::ArgMatches) {
     let mut command = meta::command::<T>(name).allow_negative_numbers(true);
     let parsed = command.try_get_matches_from_mut(std::env::args_os());
     if let Ok(matches) = &parsed {
@@ -67,8 +73,12 @@ pub fn parse_args<T: clap::Parser>(name: &'static str) -> T {
             std::process::exit(0);
         }
     }
-    match parsed.and_then(|mut matches| T::from_arg_matches_mut(&mut matches)) {
-        Ok(args) => args,
+    let parsed = parsed.and_then(|matches| {
+        let mut taken = matches.clone();
+        T::from_arg_matches_mut(&mut taken).map(|args| (args, matches))
+    });
+    match parsed {
+        Ok(parsed) => parsed,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
             eprintln!("{}", clap_error_line(&e.format(&mut command)));

@@ -5,147 +5,53 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::ValueEnum;
-use infinito_rl::scheduler::{
-    EpisodeReset, ObservationKind, RewardKind, SchedulerConfig, SchedulerEnv,
-};
+use infinito_rl::scheduler::{SchedulerConfig, SchedulerEnv};
 use infinito_rl::session::files::{clear_run, ENV_WORKDIR, RUN_FILE};
 use infinito_rl::session::{run_session, SessionOptions, SessionOutcome};
 use infinito_rl::{LearnOutcome, Ppo};
-use infinito_train::config::parse_phi_band;
-use infinito_train::PhiLoss;
+use infinito_train::settings::{given_on_command_line, layered};
 
 use crate::device;
 
-/// Environment options on top of a `--config` file.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// The environment's flags: `--config FILE` and the flag fields of [`SchedulerConfig`].
+#[derive(Debug, Clone, clap::Args)]
 pub struct EnvArgs {
     /// Environment config file (.toml or .json; ours or the original's env_config.json):
-    /// episode, actions, model and every reward constant.
+    /// episode, actions, model and every reward constant. Flags given win over it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Optimizer updates of the model per agent decision [default: 5].
-    #[arg(long, value_name = "N")]
-    pub inner_steps: Option<u32>,
-    /// Decisions per episode [default: 100].
-    #[arg(long, value_name = "N")]
-    pub max_steps: Option<u32>,
-    /// Windows per batch of the model's training (not the PPO batch) [default: 4].
-    #[arg(long, value_name = "N")]
-    pub batch_size: Option<usize>,
-    /// Hugging Face GPT-2 directory or hub id (gpt2, org/name[@revision]) [default: the
-    /// built-in small model].
-    #[arg(long, value_name = "DIR|ID")]
-    pub model: Option<String>,
-    /// Corpus file or directory, WikiText name (wikitext-2-raw-v1, ...) or
-    /// hf:org/name[:config] [default: the built-in corpus].
-    #[arg(long, value_name = "PATH|NAME")]
-    pub data: Option<PathBuf>,
-    /// Start the model from a train_base_more checkpoint (or the original's .pt).
-    #[arg(long, value_name = "FILE")]
-    pub base_checkpoint: Option<PathBuf>,
-    /// What an episode start does to the model [default: snapshot].
-    #[arg(long, value_enum)]
-    pub episode_reset: Option<ResetArg>,
-    /// The agent's observation [default: original].
-    #[arg(long, value_enum)]
-    pub observation: Option<ObservationArg>,
-    /// The reward [default: original].
-    #[arg(long, value_enum)]
-    pub reward: Option<RewardArg>,
-    /// cpu, cuda or cuda:N [default: cpu].
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Shape of the model's PHI term: band, linear, squared or hinge [default: band].
-    #[arg(long, value_name = "band|linear|squared|hinge")]
-    pub phi_loss: Option<PhiLoss>,
-    /// PHI band of the band PHI term [default: 3,6].
-    #[arg(long, value_name = "LO,HI", value_parser = parse_phi_band, allow_hyphen_values = true)]
-    pub phi_band: Option<[f64; 2]>,
-}
-
-/// `--episode-reset`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ResetArg {
-    /// Rewind model and optimizer to the run's start.
-    Snapshot,
-    /// Keep training across episodes.
-    Continue,
-}
-
-/// `--observation`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ObservationArg {
-    /// The original's six raw values.
-    Original,
-    /// Normalised features with the last action.
-    Normalized,
-}
-
-/// `--reward`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RewardArg {
-    /// The original's v2 formula (constants in the config file).
-    Original,
-    /// Decrease of the held-out LM loss.
-    Validation,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub env: SchedulerConfig,
 }
 
 impl EnvArgs {
-    /// `base` (or the `--config` file, or the defaults) with the given flags applied, validated.
-    pub fn resolve(&self, base: Option<SchedulerConfig>) -> anyhow::Result<SchedulerConfig> {
-        let mut c = match (&self.config, base) {
-            (Some(path), _) => SchedulerConfig::load(path)?,
-            (None, Some(base)) => base,
-            (None, None) => SchedulerConfig::default(),
+    /// `base` (or the defaults), the `--config` file, then the flags `matches` says were
+    /// given; validated.
+    pub fn resolve(
+        &self,
+        base: Option<SchedulerConfig>,
+        matches: &clap::ArgMatches,
+    ) -> anyhow::Result<SchedulerConfig> {
+        let file = match &self.config {
+            Some(path) => Some(SchedulerConfig::load_layer(path)?),
+            None => None,
         };
-        if let Some(v) = self.inner_steps {
-            c.inner_steps = v;
-        }
-        if let Some(v) = self.max_steps {
-            c.max_steps = v;
-        }
-        if let Some(v) = self.batch_size {
-            c.batch_size = v;
-        }
-        if self.model.is_some() {
-            c.model.model.clone_from(&self.model);
-        }
-        if self.data.is_some() {
-            c.model.data.clone_from(&self.data);
-        }
-        if self.base_checkpoint.is_some() {
-            c.model.checkpoint.clone_from(&self.base_checkpoint);
-        }
-        if let Some(v) = &self.device {
-            c.model.device.clone_from(v);
-        }
-        if let Some(v) = self.phi_loss {
-            c.model.phi_loss = v;
-        }
-        if let Some(v) = self.phi_band {
-            c.model.phi_band = v;
-        }
-        if let Some(v) = self.episode_reset {
-            c.episode_reset = match v {
-                ResetArg::Snapshot => EpisodeReset::Snapshot,
-                ResetArg::Continue => EpisodeReset::Continue,
-            };
-        }
-        if let Some(v) = self.observation {
-            c.observation = match v {
-                ObservationArg::Original => ObservationKind::Original,
-                ObservationArg::Normalized => ObservationKind::Normalized,
-            };
-        }
-        if let Some(v) = self.reward {
-            c.reward.kind = match v {
-                RewardArg::Original => RewardKind::Original,
-                RewardArg::Validation => RewardKind::Validation,
-            };
-        }
-        c.validate()?;
-        Ok(c)
+        let config = layered(&base.unwrap_or_default(), file, &self.env, &|id| {
+            given_on_command_line(matches, id)
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// True when no config file, model, data or base checkpoint is named: the scheduler's
+    /// built-in default.
+    pub fn is_builtin_default(&self) -> bool {
+        let model = &self.env.model;
+        self.config.is_none()
+            && model.model.is_none()
+            && model.data.is_none()
+            && model.checkpoint.is_none()
     }
 }
 
@@ -237,28 +143,6 @@ impl SessionArgs {
             tensorboard: !self.no_tensorboard,
             sample_every: self.sample_every,
         })
-    }
-}
-
-/// Reads a `.json` or `.toml` settings file into `T`.
-pub fn load_settings<T: serde::de::DeserializeOwned>(path: &Path, flag: &str) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| crate::input_error!("{flag} {}: {e}", path.display()))?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    match ext.to_ascii_lowercase().as_str() {
-        "json" => serde_json::from_str(&text)
-            .map_err(|e| crate::input_error!("{flag} {}: {e}", path.display())),
-        "toml" => toml::from_str(&text).map_err(|e| {
-            crate::input_error!(
-                "{flag} {}: {}",
-                path.display(),
-                e.message().replace('\n', " ")
-            )
-        }),
-        _ => Err(crate::input_error!(
-            "{flag} {}: expected a .json or .toml file",
-            path.display()
-        )),
     }
 }
 

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use infinito::builtin_base::{is_builtin_default, trained_builtin_base};
+use infinito::builtin_base::trained_builtin_base;
 use infinito::scheduler_cli::{build_env, EnvArgs};
-use infinito::{input_error, report};
+use infinito::{input_error, parse_command_line, report};
 use infinito_rl::compare::{
     paired_differences, run_schedule, write_compare_plots, ActionIndex, Chooser, CompareOptions,
     Estimate, PairedDifference, Policy, PolicySummary, RunResult,
@@ -69,7 +69,7 @@ struct Plan {
     options: CompareOptions,
 }
 
-fn plan(args: &Args) -> anyhow::Result<Plan> {
+fn plan(args: &Args, matches: &clap::ArgMatches) -> anyhow::Result<Plan> {
     for (flag, value) in [
         ("--seeds", args.seeds as usize),
         ("--decisions", args.decisions),
@@ -102,8 +102,8 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
         _ => None,
     };
     let from_agent = base.is_some();
-    let mut config = args.env.resolve(base)?;
-    if !from_agent && is_builtin_default(&args.env) {
+    let mut config = args.env.resolve(base, matches)?;
+    if !from_agent && args.env.is_builtin_default() {
         config.model.checkpoint = Some(trained_builtin_base()?);
     }
     // One model trained for the whole budget: episode ends do not rewind it.
@@ -163,7 +163,7 @@ fn run_all(args: &Args, plan: &Plan) -> anyhow::Result<Vec<RunResult>> {
                 policy,
                 actions,
                 names.len(),
-                plan.config.model.phi_band,
+                plan.config.model.phi_band.0,
                 seed,
                 plan.agent.as_ref(),
             )?;
@@ -328,8 +328,8 @@ fn write_outputs(
     Ok(written)
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
-    let plan = plan(&args)?;
+fn run((args, matches): (Args, clap::ArgMatches)) -> anyhow::Result<()> {
+    let plan = plan(&args, &matches)?;
     let runs = run_all(&args, &plan)?;
     let policies: Vec<String> = plan.policies.iter().map(|p| p.name().to_string()).collect();
     let summaries: Vec<PolicySummary> = policies
@@ -377,5 +377,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(Args::parse()))
+    report(run(parse_command_line::<Args>(env!("CARGO_BIN_NAME"))))
 }

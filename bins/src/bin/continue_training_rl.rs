@@ -8,7 +8,7 @@ use clap::Parser;
 use infinito::scheduler_cli::{
     build_env, claim_output, run_and_report, EnvArgs, Frequencies, Naming, SessionArgs,
 };
-use infinito::{input_error, parse_args, report};
+use infinito::{input_error, parse_command_line, report};
 use infinito_rl::scheduler::SchedulerConfig;
 use infinito_rl::session::checkpoint::load_agent;
 use infinito_rl::session::files::{list_checkpoints, ENV_CONFIG_FILE};
@@ -153,7 +153,7 @@ fn print_settings(args: &Args, agent: &infinito_rl::Ppo) {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run((args, matches): (Args, clap::ArgMatches)) -> anyhow::Result<()> {
     let checkpoint = resolve_checkpoint(&args.checkpoint)?;
     let loaded = load_agent(&checkpoint, &overrides(&args))?;
     for note in &loaded.notes {
@@ -172,7 +172,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             None => None,
         },
     };
-    let config = args.env.resolve(base)?;
+    let config = args.env.resolve(base, &matches)?;
     let stop = install_ctrlc_handler()?;
     let defaults = Frequencies {
         save: 5_000,
@@ -221,5 +221,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_command_line::<Args>(env!("CARGO_BIN_NAME"))))
 }

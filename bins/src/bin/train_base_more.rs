@@ -5,14 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use infinito::builtin_base::apply_builtin_profile;
+use infinito::builtin_base::resolve_run;
 use infinito::input_error;
-use infinito::{device, parse_args, report};
+use infinito::{device, parse_command_line, report};
 use infinito_phi::gaussian::GaussianOptions;
 use infinito_train::hybrid::{GaussianPhiLog, HybridWithGaussianPhi};
 use infinito_train::interrupt::install_ctrlc_handler;
 use infinito_train::setup::prepare;
-use infinito_train::{RunArgs, RunConfig, StopReason, Trainer};
+use infinito_train::{RunConfig, RunFlags, StopReason, Trainer};
 
 /// Trains the INFINITO hybrid: GPT-2 + LoRA + PHI memory + learned PHI (the guide's option 2).
 ///
@@ -22,7 +22,7 @@ use infinito_train::{RunArgs, RunConfig, StopReason, Trainer};
 #[command(args_override_self = true)]
 struct Args {
     #[command(flatten)]
-    run: RunArgs,
+    run: RunFlags,
     /// Do not write TensorBoard event files into <OUTPUT>/tensorboard/.
     #[arg(long)]
     no_tensorboard: bool,
@@ -49,9 +49,8 @@ fn gaussian_phi_log(cfg: &RunConfig, width: usize) -> anyhow::Result<Option<Gaus
     }))
 }
 
-fn run(mut args: Args) -> anyhow::Result<()> {
-    apply_builtin_profile(&mut args.run)?;
-    let mut cfg = args.run.resolve()?;
+fn run((args, matches): (Args, clap::ArgMatches)) -> anyhow::Result<()> {
+    let mut cfg = resolve_run(&args.run, &matches)?;
     let device = device(&cfg.device)?;
     let stop = install_ctrlc_handler()?;
     let setup = prepare(&mut cfg, &device).context("preparing the run")?;
@@ -95,5 +94,5 @@ fn run(mut args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_command_line::<Args>(env!("CARGO_BIN_NAME"))))
 }

@@ -5,12 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use infinito::builtin_base::{is_builtin_default, trained_builtin_base};
+use infinito::builtin_base::trained_builtin_base;
 use infinito::scheduler_cli::{
-    build_env, claim_output, load_settings, run_and_report, EnvArgs, Frequencies, Naming,
-    SessionArgs,
+    build_env, claim_output, run_and_report, EnvArgs, Frequencies, Naming, SessionArgs,
 };
-use infinito::{parse_args, report};
+use infinito::{parse_command_line, report};
 use infinito_rl::session::files::STATS_FILE;
 use infinito_rl::{Env, Ppo, PpoConfig, Schedule};
 use infinito_train::interrupt::install_ctrlc_handler;
@@ -62,7 +61,8 @@ struct Args {
 
 fn ppo_config(args: &Args) -> anyhow::Result<PpoConfig> {
     let mut config = match &args.ppo_config {
-        Some(path) => load_settings(path, "--ppo-config")?,
+        Some(path) => infinito_train::settings::load(path)
+            .map_err(|e| infinito::input_error!("--ppo-config {e}"))?,
         None => PpoConfig::default(),
     };
     config.learning_rate = Schedule::Constant(args.lr);
@@ -73,8 +73,8 @@ fn ppo_config(args: &Args) -> anyhow::Result<PpoConfig> {
     Ok(config)
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
-    let mut config = args.env.resolve(None)?;
+fn run((args, matches): (Args, clap::ArgMatches)) -> anyhow::Result<()> {
+    let mut config = args.env.resolve(None, &matches)?;
     let ppo = ppo_config(&args)?;
     let stop = install_ctrlc_handler()?;
     let defaults = Frequencies {
@@ -90,7 +90,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .session
         .options(&args.output, args.timesteps, defaults, naming, stop)?;
     claim_output(&args.output, args.overwrite, None)?;
-    if is_builtin_default(&args.env) {
+    if args.env.is_builtin_default() {
         infinito_train::setup::check_builtin_run(&config.run_config())?;
         config.model.checkpoint = Some(trained_builtin_base()?);
     }
@@ -113,5 +113,5 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    report(run(parse_args::<Args>(env!("CARGO_BIN_NAME"))))
+    report(run(parse_command_line::<Args>(env!("CARGO_BIN_NAME"))))
 }

@@ -34,6 +34,27 @@ pub enum PhiGrad {
     None,
 }
 
+impl std::fmt::Display for PhiLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Band => "band",
+            Self::Linear => "linear",
+            Self::Squared => "squared",
+            Self::Hinge => "hinge",
+        })
+    }
+}
+
+impl std::fmt::Display for PhiGrad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::All => "all",
+            Self::Model => "model",
+            Self::None => "none",
+        })
+    }
+}
+
 impl std::str::FromStr for PhiLoss {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -58,7 +58,7 @@ fn flat(t: &Tensor) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
 fn actions_steer_the_training() -> TestResult {
     let dir = tempfile::tempdir()?;
     let mut config = tiny_config();
-    config.model.phi_band = [8.0, 10.0];
+    config.model.phi_band = infinito_train::Band([8.0, 10.0]);
     let mut env = build(config, dir.path())?;
     env.reset(Some(7))?;
     let mut phi_gap = Vec::new();
@@ -206,7 +206,7 @@ fn text_schedule_lowers_the_lm_loss_more_than_phi_schedule() -> TestResult {
     let dir = tempfile::tempdir()?;
     let mut config = tiny_config();
     config.episode_reset = EpisodeReset::Continue;
-    config.model.phi_band = [8.0, 10.0];
+    config.model.phi_band = infinito_train::Band([8.0, 10.0]);
     let mut env = build(config, dir.path())?;
     let start = env.save_state()?;
     let names: Vec<String> = (0..3).map(|a| env.action_name(a).to_string()).collect();
@@ -233,6 +233,8 @@ fn text_schedule_lowers_the_lm_loss_more_than_phi_schedule() -> TestResult {
     };
     let text = run(Policy::Text)?;
     let phi = run(Policy::Phi)?;
+    eprintln!("DBG text {:?} {:?}", text.trace, text.actions);
+    eprintln!("DBG phi {:?} {:?}", phi.trace, phi.actions);
     assert!(
         text.val_lm_loss < phi.val_lm_loss,
         "TEXT {} vs PHI {}",

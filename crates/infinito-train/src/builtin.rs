@@ -17,7 +17,9 @@ use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 /// The end-of-text token: id 0 of [`tokenizer`], used to pad the last window.
 pub const EOS_TOKEN: &str = "<|endoftext|>";
 
-/// The trainer's user guide (`docs/training.md`, linked into the crate), part of the corpus.
+/// A frozen copy of the trainer's user guide as it stood when the corpus was fixed, part of the
+/// corpus. A copy, not a link: editing `docs/training.md` must not change the built-in
+/// tokenizer, data and every number trained on them.
 const GUIDE: &str = include_str!("../corpus/training.md");
 
 /// Generated sentences in the training corpus.

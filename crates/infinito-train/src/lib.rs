@@ -2,7 +2,9 @@
 //!
 //! * [`fit`], [`resume`], [`Trainer`]: the training loop over any [`TrainModel`], with
 //!   validation, schedules, logs, checkpoints, exact resume and Ctrl+C handling.
-//! * [`RunConfig`] / [`RunArgs`]: the options of `train_base_more` (config file + flags).
+//! * [`RunConfig`]: the options of `train_base_more`, written once (config-file keys, and
+//!   flags with the `cli` feature); [`settings`]: the one settings-file reader and the
+//!   layering of defaults, file and flags.
 //! * [`hybrid`]: the INFINITO hybrid as a [`TrainModel`].
 //! * [`setup`]: the model, tokenizer and data of a run, from its [`RunConfig`].
 //! * [`base`]: `--model` resolved (directory or hub id) and the base model checkpoints record.
@@ -41,6 +43,7 @@ pub mod data;
 pub mod error;
 mod history;
 pub mod hybrid;
+#[cfg(feature = "cli")]
 pub mod interrupt;
 mod logs;
 mod model;
@@ -48,12 +51,15 @@ pub mod optim;
 mod options;
 mod progress;
 pub mod schedule;
+pub mod settings;
 pub mod setup;
 pub mod tensorboard;
 mod trainer;
 
 pub use clip::clip_grad_norm;
-pub use config::{PhiGrad, PhiLoss, RunArgs, RunConfig};
+#[cfg(feature = "cli")]
+pub use config::RunFlags;
+pub use config::{Band, OptimizerConfig, PhiGrad, PhiLoss, RunConfig};
 pub use error::{Result, TrainError};
 pub use history::{History, Summary};
 pub use logs::{CONFIG_FILE, HISTORY_FILE, METRICS_FILE, TEXT_LOG_FILE};

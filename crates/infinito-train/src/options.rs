@@ -1,15 +1,17 @@
 //! The settings of one training run, checked before anything starts.
 
+use crate::config::{OptimizerConfig, RunConfig};
 use crate::error::{Result, TrainError};
 use candle_core::Device;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Settings of [`crate::fit`]. `Default` gives the `train_base_more` defaults.
+/// Settings of [`crate::fit`]. `Default` gives the `train_base_more` defaults of
+/// [`RunConfig`], from which these settings are taken.
 ///
-/// The optimizer is AdamW (betas 0.9/0.98, weight decay 0.01) with global grad-norm clipping
-/// at 1.0, and ReduceLROnPlateau (factor 0.5, patience 2) stepped once per epoch.
+/// The optimizer is AdamW with global grad-norm clipping ([`OptimizerConfig`]), and
+/// ReduceLROnPlateau (factor 0.5, patience 2) stepped once per epoch.
 #[derive(Debug, Clone)]
 pub struct FitOptions {
     /// Number of epochs to train (counted from the start of the run, also after a resume).
@@ -18,6 +20,8 @@ pub struct FitOptions {
     pub batch_size: usize,
     /// Initial learning rate (a resumed run continues with the checkpoint's rate).
     pub lr: f64,
+    /// AdamW's betas, epsilon and weight decay, and the clipping threshold.
+    pub optimizer: OptimizerConfig,
     /// Epochs without an improvement of the validation loss before stopping.
     pub patience: u32,
     /// Smallest decrease of the validation loss that counts as an improvement, for both early
@@ -58,37 +62,54 @@ pub struct FitOptions {
 
 impl Default for FitOptions {
     fn default() -> Self {
+        Self::from_run(
+            &RunConfig::default(),
+            Device::Cpu,
+            Arc::default(),
+            serde_json::Value::Null,
+        )
+    }
+}
+
+impl FitOptions {
+    /// The trainer settings of `run`, with progress and step logs on and TensorBoard off.
+    pub(crate) fn from_run(
+        run: &RunConfig,
+        device: Device,
+        stop: Arc<AtomicBool>,
+        run_config: serde_json::Value,
+    ) -> Self {
         Self {
-            epochs: 20,
-            batch_size: 16,
-            lr: 2e-4,
-            patience: 5,
-            min_delta: 0.01,
-            eval_every: None,
-            save_every: None,
-            keep_checkpoints: 3,
-            max_steps: None,
-            seed: 42,
-            output: PathBuf::from("runs/train_base_more"),
-            max_nonfinite: 10,
-            stop: Arc::new(AtomicBool::new(false)),
-            run_config: serde_json::Value::Null,
-            phi_target: 6.0,
-            overwrite: false,
-            device: Device::Cpu,
+            epochs: run.epochs,
+            batch_size: run.batch_size,
+            lr: run.lr,
+            optimizer: run.optimizer,
+            patience: run.patience,
+            min_delta: run.min_delta,
+            eval_every: run.eval_every,
+            save_every: run.save_every,
+            keep_checkpoints: run.keep_checkpoints,
+            max_steps: run.max_steps,
+            seed: run.seed,
+            output: run.output.clone(),
+            max_nonfinite: run.max_nonfinite,
+            stop,
+            run_config,
+            phi_target: run.phi_target,
+            overwrite: run.overwrite,
+            device,
             progress: true,
             log_steps: true,
             tensorboard: false,
         }
     }
-}
 
-impl FitOptions {
     /// Checks every value; the error names the flag (`--batch-size 0: must be >= 1`).
     pub fn validate(&self) -> Result<()> {
         at_least_one("--epochs", self.epochs)?;
         at_least_one("--batch-size", self.batch_size as u64)?;
         positive("--lr", self.lr)?;
+        self.optimizer.validate()?;
         at_least_one("--patience", u64::from(self.patience))?;
         if !(self.min_delta >= 0.0 && self.min_delta.is_finite()) {
             return Err(TrainError::flag(

@@ -132,7 +132,7 @@ pub fn prepare(cfg: &mut RunConfig, device: &Device) -> Result<RunSetup> {
             loss: cfg.phi_loss,
             grad: cfg.phi_grad,
             target: cfg.phi_target,
-            band: cfg.phi_band,
+            band: cfg.phi_band.0,
         },
     };
     Ok(RunSetup {

@@ -1,23 +1,39 @@
 //! Run configuration (files, flags, validation) and the built-in corpus and tokenizer.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use infinito_train::builtin;
-use infinito_train::{PhiGrad, PhiLoss, RunArgs, RunConfig, TrainError};
+use infinito_train::{Band, OptimizerConfig, PhiGrad, PhiLoss, RunConfig, RunFlags, TrainError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
+/// Like the binaries: negative numbers are values, so the range checks see them.
 #[derive(Parser)]
+#[command(allow_negative_numbers = true)]
 struct Cli {
     #[command(flatten)]
-    run: RunArgs,
+    run: RunFlags,
 }
 
-fn args(list: &[&str]) -> Result<RunArgs, clap::Error> {
-    Cli::try_parse_from(std::iter::once("train_base_more").chain(list.iter().copied()))
-        .map(|c| c.run)
+/// Parsed flags and which of them were given.
+struct Parsed {
+    flags: RunFlags,
+    matches: clap::ArgMatches,
+}
+
+impl Parsed {
+    fn resolve(&self) -> Result<RunConfig, TrainError> {
+        self.flags.resolve(&RunConfig::default(), &self.matches)
+    }
+}
+
+fn args(list: &[&str]) -> Result<Parsed, clap::Error> {
+    let matches = Cli::command()
+        .try_get_matches_from(std::iter::once("train_base_more").chain(list.iter().copied()))?;
+    let flags = Cli::from_arg_matches(&matches)?.run;
+    Ok(Parsed { flags, matches })
 }
 
 fn one_line(err: &TrainError) -> String {
@@ -52,7 +68,20 @@ fn defaults_match_the_guide() -> TestResult {
     );
     assert_eq!((c.seed, c.device.as_str(), c.phi_target), (42, "cpu", 6.0));
     assert_eq!((c.phi_grad, c.phi_loss), (PhiGrad::Model, PhiLoss::Band));
-    assert_eq!(c.phi_band, [3.0, 6.0]);
+    assert_eq!(c.phi_band, Band([3.0, 6.0]));
+    assert_eq!(
+        (c.min_delta, c.optimizer),
+        (
+            0.01,
+            OptimizerConfig {
+                adam_beta1: 0.9,
+                adam_beta2: 0.98,
+                adam_epsilon: 1e-8,
+                weight_decay: 0.01,
+                max_grad_norm: 1.0,
+            }
+        )
+    );
     assert_eq!(c.output, PathBuf::from("runs/train_base_more"));
     assert!(
         c.model.is_none() && c.data.is_none() && c.checkpoint.is_none() && c.max_steps.is_none()
@@ -66,7 +95,8 @@ fn config_files_are_read_and_flags_override_them() -> TestResult {
     let toml = write(
         dir.path(),
         "run.toml",
-        "epochs = 3\nbatch_size = 8\nlr = 1\nphi_loss = \"squared\"\neval_every = 50\n",
+        "epochs = 3\nbatch_size = 8\nlr = 1\nphi_loss = \"squared\"\neval_every = 50\n\
+         [optimizer]\nweight_decay = 0.0\nadam_beta2 = 0.9\n",
     )?;
     let c = args(&[
         "--config",
@@ -75,14 +105,25 @@ fn config_files_are_read_and_flags_override_them() -> TestResult {
         "4",
         "--phi-grad",
         "none",
+        "--adam-beta2",
+        "0.95",
+        // A flag given at its default value still wins over the file.
+        "--epochs",
+        "20",
     ])?
     .resolve()?;
     assert_eq!(
-        (c.epochs, c.batch_size, c.lr, c.eval_every),
-        (3, 4, 1.0, Some(50))
+        (c.optimizer.weight_decay, c.optimizer.adam_beta2, c.epochs),
+        (0.0, 0.95, 20)
     );
+    assert_eq!((c.batch_size, c.lr, c.eval_every), (4, 1.0, Some(50)));
     assert_eq!((c.phi_loss, c.phi_grad), (PhiLoss::Squared, PhiGrad::None));
     assert_eq!(c.seq_len, 256, "unset fields keep their defaults");
+    let c = args(&["--config", toml.to_str().ok_or("path")?])?.resolve()?;
+    assert_eq!(
+        (c.epochs, c.batch_size, c.optimizer.adam_beta2),
+        (3, 8, 0.9)
+    );
 
     let json = write(
         dir.path(),
@@ -159,6 +200,15 @@ fn bad_values_give_one_line_errors_naming_the_flag() -> TestResult {
     check(&["--batch-size", "0"], "--batch-size 0: must be >= 1")?;
     check(&["--lr", "-1"], "--lr -1: must be a finite number > 0")?;
     check(&["--lr", "0"], "--lr 0: must be a finite number > 0")?;
+    check(&["--adam-beta1", "1"], "--adam-beta1 1: must be in [0, 1)")?;
+    check(
+        &["--max-grad-norm", "0"],
+        "--max-grad-norm 0: must be a finite number > 0",
+    )?;
+    check(
+        &["--weight-decay", "-1"],
+        "--weight-decay -1: must be a finite number >= 0",
+    )?;
     check(&["--epochs", "0"], "--epochs 0: must be >= 1")?;
     check(
         &["--lambda-phi", "-0.5"],

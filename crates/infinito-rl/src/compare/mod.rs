@@ -74,7 +74,7 @@ pub fn run_schedule(
 ) -> Result<RunResult> {
     env.restore_state(start)?;
     let mut obs = env.reset(Some(seed))?;
-    let band = env.config().model.phi_band;
+    let band = env.config().model.phi_band.0;
     let names: Vec<String> = (0..env.n_actions())
         .map(|a| env.action_name(a).to_string())
         .collect();

@@ -3,32 +3,43 @@
 
 use std::path::{Path, PathBuf};
 
-use infinito_train::config::DEFAULT_PHI_BAND;
-use infinito_train::{PhiGrad, PhiLoss, RunConfig};
+use infinito_train::settings::{self, Settings};
+use infinito_train::{Band, PhiGrad, PhiLoss, RunConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, RlError};
 
-/// Everything that defines a scheduler environment. `Default` gives the documented defaults;
-/// config files may leave any field out (unknown fields are an error).
+/// Everything that defines a scheduler environment, written once: a field here is a
+/// config-file key, and with the `cli` feature the main ones are flags too (their `--help`
+/// default is the one in `Default`; a flag's id is the field's dotted path). Config files may
+/// leave any field out (unknown fields are an error).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedulerConfig {
-    /// Optimizer updates of the model per environment step.
+    /// Optimizer updates of the model per agent decision.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N", default_value_t = SchedulerConfig::default().inner_steps))]
     pub inner_steps: u32,
-    /// Environment steps per episode (then the episode is truncated).
+    /// Decisions per episode (then the episode is truncated).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N", default_value_t = SchedulerConfig::default().max_steps))]
     pub max_steps: u32,
-    /// Windows per batch of the model's training.
+    /// Windows per batch of the model's training (not the PPO batch).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N", default_value_t = SchedulerConfig::default().batch_size))]
     pub batch_size: usize,
-    /// What `reset` does to the model.
+    /// What an episode start does to the model.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = SchedulerConfig::default().episode_reset))]
     pub episode_reset: EpisodeReset,
-    /// Which observation the agent sees.
+    /// The agent's observation.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = SchedulerConfig::default().observation))]
     pub observation: ObservationKind,
     /// The actions: loss coefficients of each.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub actions: Vec<ActionSpec>,
     /// The model, its data and its optimizer.
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub model: EnvModelConfig,
     /// The reward and its constants.
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub reward: RewardConfig,
 }
 
@@ -53,6 +64,7 @@ impl Default for SchedulerConfig {
 
 /// What `reset` does to the model being trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum EpisodeReset {
     /// Restore weights, memory and optimizer to the state at the start of the run: every
@@ -64,6 +76,7 @@ pub enum EpisodeReset {
 
 /// The observation vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum ObservationKind {
     /// The original's six raw values: C, phi, loss_text, loss_phi, memory_util, t_norm.
@@ -98,39 +111,66 @@ impl ActionSpec {
 
 /// The model the environment trains (a subset of `train_base_more`'s options).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct EnvModelConfig {
-    /// A Hugging Face GPT-2 directory, or `None` for the built-in small model.
+    /// Hugging Face GPT-2 directory or hub id (gpt2, org/name[@revision]); unset: the
+    /// built-in small model.
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "model.model", long = "model", value_name = "DIR|ID")
+    )]
     pub model: Option<String>,
-    /// A corpus file or directory, or `None` for the built-in corpus.
+    /// Corpus file or directory, WikiText name (wikitext-2-raw-v1, ...) or
+    /// hf:org/name[:config]; unset: the built-in corpus.
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "model.data", long = "data", value_name = "PATH|NAME")
+    )]
     pub data: Option<PathBuf>,
-    /// Start from this checkpoint: a `train_base_more` checkpoint (whose own model, LoRA and
-    /// memory settings then replace `model`, `lora_r`, `lora_alpha` and `memory_slots`) or the
-    /// original's `.pt`.
+    /// Start the model from a train_base_more checkpoint (whose own model, LoRA and memory
+    /// settings then replace model, lora_r, lora_alpha and memory_slots) or the original's .pt.
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "model.checkpoint", long = "base-checkpoint", value_name = "FILE")
+    )]
     pub checkpoint: Option<PathBuf>,
     /// Tokens per training window.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub seq_len: usize,
     /// LoRA rank.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub lora_r: usize,
     /// LoRA alpha.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub lora_alpha: f64,
     /// Memory slots.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub memory_slots: usize,
     /// AdamW learning rate of the inner steps.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub lr: f64,
     /// PHI-term coefficient used to measure the first observation of an episode.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub lambda_phi: f64,
-    /// Shape of the PHI term (`band` by default: the linear one saturates PHI).
+    /// Shape of the model's PHI term: band, linear, squared or hinge (band by default: the
+    /// linear one saturates PHI).
+    #[cfg_attr(feature = "cli", arg(id = "model.phi_loss", long = "phi-loss", value_name = "band|linear|squared|hinge", default_value_t = EnvModelConfig::default().phi_loss))]
     pub phi_loss: PhiLoss,
     /// Where the PHI term's gradient goes.
+    #[cfg_attr(feature = "cli", arg(skip = EnvModelConfig::default().phi_grad))]
     pub phi_grad: PhiGrad,
     /// The PHI value the `linear`, `squared` and `hinge` PHI terms aim at.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub phi_target: f64,
-    /// The band `[lo, hi]` of the `band` PHI term.
-    pub phi_band: [f64; 2],
+    /// PHI band of the band PHI term.
+    #[cfg_attr(feature = "cli", arg(id = "model.phi_band", long = "phi-band", value_name = "LO,HI", allow_hyphen_values = true, default_value_t = EnvModelConfig::default().phi_band))]
+    pub phi_band: Band,
     /// Seed of initialisation, data order and dropout.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub seed: u64,
-    /// `cpu`, `cuda` or `cuda:N`.
+    /// cpu, cuda or cuda:N.
+    #[cfg_attr(feature = "cli", arg(id = "model.device", long = "device", value_name = "DEVICE", default_value_t = EnvModelConfig::default().device))]
     pub device: String,
 }
 
@@ -149,7 +189,7 @@ impl Default for EnvModelConfig {
             phi_loss: PhiLoss::Band,
             phi_grad: PhiGrad::Model,
             phi_target: 6.0,
-            phi_band: DEFAULT_PHI_BAND,
+            phi_band: Band::DEFAULT_PHI,
             seed: 42,
             device: "cpu".to_string(),
         }
@@ -158,6 +198,7 @@ impl Default for EnvModelConfig {
 
 /// Which reward the environment pays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum RewardKind {
     /// The original's v2 formula (changes of C, PHI and perplexity, memory cost, stability,
@@ -167,53 +208,76 @@ pub enum RewardKind {
     Validation,
 }
 
-/// The reward and every constant in it.
+/// The reward and every constant in it (only `kind` is a flag: `--reward`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct RewardConfig {
-    /// Which reward.
+    /// The reward (its constants are in the config file).
+    #[cfg_attr(feature = "cli", arg(id = "reward.kind", long = "reward", value_enum, default_value_t = RewardConfig::default().kind))]
     pub kind: RewardKind,
     /// Weight of the change of C.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub alpha: f64,
     /// Weight of the change of PHI.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub beta: f64,
     /// Weight of the relative perplexity decrease.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub gamma: f64,
     /// Weight of the memory cost.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub delta: f64,
     /// PHI jumps larger than this are penalised.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub stability_threshold: f64,
     /// Penalty per unit of PHI jump beyond the threshold.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub stability_slope: f64,
     /// The PHI band `[low, high]`.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub phi_band: [f64; 2],
     /// Penalty per unit of PHI below the band.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub phi_low_slope: f64,
     /// Penalty per unit of PHI above the band.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub phi_high_slope: f64,
     /// Bonus while PHI is inside the band.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub phi_band_bonus: f64,
     /// The perplexity band `[low, high]` (below = collapse, above = confusion).
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub ppl_band: [f64; 2],
     /// Penalty per relative unit of perplexity below the band (`(low - ppl) / low`).
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub ppl_low_slope: f64,
     /// Penalty per `ppl_high_scale` of perplexity above the band.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub ppl_high_slope: f64,
     /// Scale of the perplexity excess above the band.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub ppl_high_scale: f64,
     /// The C band `[low, high]`.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub c_band: [f64; 2],
     /// Penalty per unit of C outside the band.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub c_slope: f64,
     /// Bonus while C is inside the band.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub c_band_bonus: f64,
     /// C is `min(phi / c_scale, 1)`.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub c_scale: f64,
     /// C above this resets the original observation's breakthrough counter.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub breakthrough_c: f64,
     /// Batches of the validation split scored by the `validation` reward.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub validation_batches: usize,
     /// Multiplier of the validation-loss decrease.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub validation_scale: f64,
 }
 
@@ -247,32 +311,46 @@ impl Default for RewardConfig {
 }
 
 impl SchedulerConfig {
-    /// Reads a config file: `.toml` or `.json` by extension; missing fields take defaults.
+    /// Reads a config file: ours (`.toml` or `.json`; missing fields take defaults) or the
+    /// original trainer's `env_config.json`.
     pub fn load(path: &Path) -> Result<Self> {
-        let bad = |reason: String| RlError::BadFile {
-            path: path.to_path_buf(),
-            reason,
+        match Self::load_original(path)? {
+            Some(config) => Ok(config),
+            None => Ok(settings::load(path)?),
+        }
+    }
+
+    /// The keys a config file sets, as a settings layer: those it names, or all of them for
+    /// the original's `env_config.json` (converted with [`Self::from_original`]).
+    pub fn load_layer(path: &Path) -> Result<Settings> {
+        match Self::load_original(path)? {
+            Some(config) => Ok(settings::to_layer(&config)?),
+            None => Ok(settings::load_layer::<Self>(path)?),
+        }
+    }
+
+    /// The original's `env_config.json` converted, or `None` for any other file.
+    fn load_original(path: &Path) -> Result<Option<Self>> {
+        let is_json = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let Some(value) = is_json
+            .then(|| std::fs::read_to_string(path).ok())
+            .flatten()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        else {
+            return Ok(None);
         };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let config = match extension.to_ascii_lowercase().as_str() {
-            "toml" => toml::from_str(&text).map_err(|e| bad(e.message().replace('\n', " ")))?,
-            "json" => {
-                let value: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-                if is_original(&value) {
-                    Self::from_original(&value).map_err(bad)?
-                } else {
-                    serde_json::from_value(value).map_err(|e| bad(e.to_string()))?
-                }
-            }
-            _ => {
-                return Err(bad(
-                    "unknown config format, expected a .toml or .json file".into()
-                ))
-            }
-        };
-        Ok(config)
+        if !is_original(&value) {
+            return Ok(None);
+        }
+        Self::from_original(&value)
+            .map(Some)
+            .map_err(|reason| RlError::BadFile {
+                path: path.to_path_buf(),
+                reason,
+            })
     }
 
     /// Converts the original trainer's `env_config.json` (`inner_steps`, `max_steps`,

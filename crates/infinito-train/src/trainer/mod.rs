@@ -19,7 +19,7 @@ use crate::error::{Result, TrainError};
 use crate::history::{History, Summary, Totals};
 use crate::logs::RunLogs;
 use crate::model::{step_seed, PhiMetrics, TrainModel};
-use crate::optim::{AdamW, AdamWConfig, AdamWState};
+use crate::optim::{AdamW, AdamWState};
 use crate::options::FitOptions;
 use crate::progress::ProgressView;
 use candle_core::{DType, Tensor};
@@ -31,8 +31,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use timing::{Lap, Profile};
 
-/// Global gradient-norm limit.
-const MAX_GRAD_NORM: f64 = 1.0;
 /// Sub-directory of the output holding the checkpoints.
 pub const CHECKPOINT_DIR: &str = "checkpoints";
 /// Prefix of the periodic checkpoints (`step-<N>.safetensors`).
@@ -153,16 +151,6 @@ pub fn resume<M: TrainModel>(
     Trainer::resume(model, checkpoint, options)?.fit(train, valid)
 }
 
-fn adamw_config(lr: f64) -> AdamWConfig {
-    AdamWConfig {
-        lr,
-        beta1: 0.9,
-        beta2: 0.98,
-        eps: 1e-8,
-        weight_decay: 0.01,
-    }
-}
-
 impl<M: TrainModel> Trainer<M> {
     /// Starts a run in `options.output`.
     ///
@@ -170,7 +158,7 @@ impl<M: TrainModel> Trainer<M> {
     /// already holds a run (`checkpoints/last.safetensors`) and `options.overwrite` is off.
     pub fn new(model: M, options: FitOptions) -> Result<Self> {
         options.validate()?;
-        let optimizer = AdamW::new(model.trainable_vars(), adamw_config(options.lr))?;
+        let optimizer = AdamW::new(model.trainable_vars(), options.optimizer.adamw(options.lr))?;
         if optimizer.params().is_empty() {
             return Err(TrainError::model("it has no trainable variables"));
         }
@@ -218,7 +206,8 @@ impl<M: TrainModel> Trainer<M> {
         check_resumable(&state, &options, checkpoint)?;
         state.early_stopping.set_patience(options.patience);
         model.load_state(&loaded.model)?;
-        let mut optimizer = AdamW::new(model.trainable_vars(), adamw_config(options.lr))?;
+        let mut optimizer =
+            AdamW::new(model.trainable_vars(), options.optimizer.adamw(options.lr))?;
         optimizer
             .restore_state(&loaded.optimizer)
             .map_err(|e| TrainError::Resume {
@@ -552,7 +541,11 @@ impl<M: TrainModel> Trainer<M> {
         if loss.is_finite() {
             let mut grads = out.loss.backward()?;
             times.backward = lap.lap();
-            match clip_grad_norm(&mut grads, self.optimizer.params(), MAX_GRAD_NORM) {
+            match clip_grad_norm(
+                &mut grads,
+                self.optimizer.params(),
+                self.options.optimizer.max_grad_norm,
+            ) {
                 Ok(norm) => {
                     grad_norm = norm;
                     self.optimizer.step(&grads)?;
