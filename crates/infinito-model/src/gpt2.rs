@@ -153,7 +153,7 @@ impl Attention {
         mode: Mode,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (b, t, d) = x.dims3()?;
-        let qkv = self.c_attn.forward(x, mode.derive(4))?;
+        let qkv = self.c_attn.forward(x, mode.derive("c_attn"))?;
         let q = self.split_heads(&qkv.narrow(D::Minus1, 0, d)?, b, t)?;
         let mut k = self.split_heads(&qkv.narrow(D::Minus1, d, d)?, b, t)?;
         let mut v = self.split_heads(&qkv.narrow(D::Minus1, 2 * d, d)?, b, t)?;
@@ -171,12 +171,16 @@ impl Attention {
         if t > 1 {
             scores = scores.broadcast_add(&causal_mask(t, past, x.device())?)?;
         }
-        let probs = dropout(&softmax_last(&scores)?, self.attn_pdrop, mode.derive(1))?;
+        let probs = dropout(
+            &softmax_last(&scores)?,
+            self.attn_pdrop,
+            mode.derive("attn_dropout"),
+        )?;
         let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
         let y = dropout(
-            &self.c_proj.forward(&y, mode.derive(2))?,
+            &self.c_proj.forward(&y, mode.derive("c_proj"))?,
             self.resid_pdrop,
-            mode.derive(3),
+            mode.derive("resid_dropout"),
         )?;
         Ok((y, probs))
     }
@@ -222,11 +226,11 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
-        let h = infinito_kernels::gelu_new(&self.c_fc.forward(x, mode.derive(5))?)?;
+        let h = infinito_kernels::gelu_new(&self.c_fc.forward(x, mode.derive("c_fc"))?)?;
         dropout(
-            &self.c_proj.forward(&h, mode.derive(6))?,
+            &self.c_proj.forward(&h, mode.derive("c_proj"))?,
             self.resid_pdrop,
-            mode.derive(7),
+            mode.derive("dropout"),
         )
     }
 }
@@ -264,9 +268,11 @@ impl Block {
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (a, probs) = self
             .attn
-            .forward(&self.ln_1.forward(x)?, cache, mode.derive(8))?;
+            .forward(&self.ln_1.forward(x)?, cache, mode.derive("attn"))?;
         let x = (x + a)?;
-        let m = self.mlp.forward(&self.ln_2.forward(&x)?, mode.derive(9))?;
+        let m = self
+            .mlp
+            .forward(&self.ln_2.forward(&x)?, mode.derive("mlp"))?;
         Ok(((x + m)?, probs))
     }
 }
@@ -343,13 +349,13 @@ impl Gpt2 {
         let mut x = dropout(
             &tok.broadcast_add(&pos)?,
             self.config.embd_pdrop,
-            mode.derive(u64::MAX),
+            mode.derive("drop"),
         )?;
         let last = self.blocks.len() - 1;
         let mut attentions = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| c.layer(i));
-            let (y, probs) = block.forward(&x, slot, mode.derive(i as u64))?;
+            let (y, probs) = block.forward(&x, slot, mode.derive("h").derive_index(i))?;
             x = y;
             if capture == AttentionCapture::All || (capture == AttentionCapture::Last && i == last)
             {

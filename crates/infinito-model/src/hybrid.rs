@@ -14,7 +14,8 @@ use crate::error::{ModelError, Result};
 use crate::gpt2::{tied_head, AttentionCapture, Gpt2};
 use crate::lora::{LoraBuilder, LoraConfig};
 use crate::memory::PhiMemory;
-use crate::nn::{seeded_normal, splitmix64, Mode};
+use crate::nn::{seeded_normal, Mode};
+use infinito_kernels::rng::seed_for;
 
 /// Retrieved slots per query.
 const TOP_K: usize = 5;
@@ -111,7 +112,7 @@ impl Hybrid {
         let noise_scale =
             varmap.get((), NOISE_NAME, Init::Const(NOISE_SCALE), DType::F32, device)?;
         let noise_scale = Var::from_tensor(&noise_scale)?;
-        phi.init_seeded(splitmix64(seed ^ 0x5048_4931))
+        phi.init_seeded(seed_for(seed, "iit_metrics"))
             .map_err(|e| ModelError::Input(e.to_string()))?;
         let hybrid = Self {
             config,
@@ -126,13 +127,11 @@ impl Hybrid {
     }
 
     /// Seeded PyTorch-style initialisation of LoRA A (U(±1/√in)) and the memory projection
-    /// (U(±1/√D)); LoRA B stays zero so the adapter starts as an exact no-op.
+    /// (U(±1/√D)), each from the seed of its own name; LoRA B stays zero so the adapter starts
+    /// as an exact no-op.
     fn init_seeded(&self, seed: u64) -> Result<()> {
         let data = self.varmap.data().lock().unwrap_or_else(|e| e.into_inner());
-        let mut names: Vec<&String> = data.keys().collect();
-        names.sort();
-        for (i, name) in names.into_iter().enumerate() {
-            let var = &data[name];
+        for (name, var) in data.iter() {
             let fan_in = *var.dims().last().unwrap_or(&1);
             if name.ends_with("lora_A.weight") || name.starts_with("memory.query_proj.") {
                 let fan_in = if name.ends_with(".bias") {
@@ -141,7 +140,7 @@ impl Hybrid {
                     fan_in
                 };
                 let bound = 1.0 / (fan_in as f64).sqrt();
-                let u = crate::nn::seeded_uniform(var.as_tensor(), splitmix64(seed ^ i as u64))?;
+                let u = crate::nn::seeded_uniform(var.as_tensor(), seed_for(seed, name))?;
                 var.set(&((u * (2.0 * bound))? - bound)?)?;
             }
         }
@@ -167,20 +166,20 @@ impl Hybrid {
     /// dropout are drawn from the mode's seed, and the memory stores each sequence's mean hidden
     /// state with its PHI; evaluation is deterministic and leaves the memory unchanged.
     pub fn forward(&mut self, input_ids: &Tensor, mode: Mode) -> Result<HybridOutput> {
-        let out = self
-            .gpt2
-            .forward(input_ids, mode.derive(1), AttentionCapture::Last, None)?;
+        let out =
+            self.gpt2
+                .forward(input_ids, mode.derive("gpt2"), AttentionCapture::Last, None)?;
         let h = out.hidden;
         let attention = &out.attentions[0];
         let query = h.mean(1)?;
         let read = self.memory.read(&query, TOP_K)?;
         let mut residual = read.readout.unsqueeze(1)?.broadcast_as(h.shape())?;
-        if let Mode::Train { seed } = mode.derive(2) {
+        if let Mode::Train { seed } = mode.derive("noise") {
             let noise = seeded_normal(&h, seed)?.broadcast_mul(self.noise_scale.as_tensor())?;
             residual = (residual + noise)?;
         }
         let enhanced = (&h + (residual * MEMORY_SCALE)?)?;
-        if let Mode::Train { seed } = mode.derive(3) {
+        if let Mode::Train { seed } = mode.derive("iit_metrics") {
             self.phi.set_dropout_seed(seed);
         }
         let phi = self

@@ -3,10 +3,12 @@
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
+use infinito_kernels::rng::{hash_at, seed_for};
 use infinito_kernels::{frozen_linear, WeightLayout};
 
 /// Whether a forward pass trains (dropout on, autograd-friendly ops) or evaluates. A training pass
-/// carries a seed from which every dropout mask is derived, so a step is reproducible on the CPU.
+/// carries a seed from which every dropout mask is derived by call-site name, so a step is
+/// reproducible on the CPU and adding a call site changes no other mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Train { seed: u64 },
@@ -19,22 +21,23 @@ impl Mode {
         matches!(self, Mode::Train { .. })
     }
 
-    /// The mode for a sub-module or call site `site`: same kind, an independent seed.
-    pub fn derive(self, site: u64) -> Mode {
+    /// The mode of the sub-module or call site `name` (its checkpoint name where it has one:
+    /// `attn`, `c_fc`, `attn_dropout`): same kind, an independent seed.
+    pub fn derive(self, name: &str) -> Mode {
+        self.map_seed(|seed| seed_for(seed, name))
+    }
+
+    /// The mode of the `index`-th of a list of sub-modules (the blocks `h.0`, `h.1`, ...).
+    pub fn derive_index(self, index: usize) -> Mode {
+        self.map_seed(|seed| hash_at(seed, index as u64))
+    }
+
+    fn map_seed(self, f: impl FnOnce(u64) -> u64) -> Mode {
         match self {
-            Mode::Train { seed } => Mode::Train {
-                seed: splitmix64(seed ^ splitmix64(site.wrapping_add(0x9e37_79b9_7f4a_7c15))),
-            },
+            Mode::Train { seed } => Mode::Train { seed: f(seed) },
             Mode::Eval => Mode::Eval,
         }
     }
-}
-
-/// The SplitMix64 finaliser: a well-mixed 64-bit hash.
-pub(crate) fn splitmix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// `x · w` over the last dimension of `x` (any rank) with `w` of shape `[in, out]`.
@@ -110,8 +113,7 @@ pub fn dropout(x: &Tensor, p: f32, mode: Mode) -> Result<Tensor> {
 
 /// The `i`-th uniform in (0, 1) of the stream `seed`.
 fn hashed_uniform(seed: u64, i: u64) -> f64 {
-    let h = splitmix64(seed.wrapping_add((i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
-    ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    ((hash_at(seed, i) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
 }
 
 /// Seeded uniform (0, 1) values shaped like `x`.

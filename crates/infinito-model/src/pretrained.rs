@@ -77,15 +77,13 @@ pub fn random_weights(
         VarBuilder::from_varmap(&shapes, DType::F32, device),
         None,
     )?;
-    let mut names: Vec<(String, Vec<usize>)> = shapes
+    let names: Vec<(String, Vec<usize>)> = shapes
         .data()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
         .map(|(k, v)| (k.clone(), v.dims().to_vec()))
         .collect();
-    names.sort();
-    let mut rng = StdRng::seed_from_u64(seed);
     let proj_std = 0.02 / (2.0 * config.n_layer as f64).sqrt();
     let mut out = HashMap::with_capacity(names.len());
     for (name, dims) in names {
@@ -102,6 +100,7 @@ pub fn random_weights(
             };
             let normal =
                 Normal::new(0.0, std as f32).map_err(|e| ModelError::Input(e.to_string()))?;
+            let mut rng = StdRng::seed_from_u64(infinito_kernels::rng::seed_for(seed, &name));
             (0..n).map(|_| normal.sample(&mut rng)).collect()
         };
         out.insert(name, Tensor::from_vec(values, dims, device)?);

@@ -7,7 +7,7 @@ use crate::error::{PhiError, Result};
 use crate::learned::LearnedPhi;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use infinito_kernels::rng::SplitMix64;
+use infinito_kernels::rng::{seed_for, SplitMix64};
 use std::collections::HashMap;
 
 /// The key whose presence marks a set of PHI weights.
@@ -183,10 +183,11 @@ impl LearnedPhi {
 
     /// Re-initialises every parameter as PyTorch would (Linear/Conv1d U(±1/sqrt(fan_in)),
     /// Xavier-uniform packed attention projection, ones/zeros for norms and zero attention biases,
-    /// mixing logits 1.0) from a seeded generator, and resets the running statistics.
+    /// mixing logits 1.0), each from a generator seeded by `seed` and its name, and resets the
+    /// running statistics.
     pub fn init_seeded(&self, seed: u64) -> Result<()> {
-        let mut rng = SplitMix64::new(seed);
         for p in &self.params {
+            let mut rng = SplitMix64::new(seed_for(seed, &p.name));
             if !p.tensor.is_variable() {
                 return Err(PhiError::Constant(p.name.clone()));
             }

@@ -7,7 +7,7 @@
 
 use crate::data::{prepare_text, LmWindows};
 use crate::error::{Result, TrainError};
-use crate::model::splitmix64;
+use infinito_kernels::rng::splitmix64;
 use std::collections::HashSet;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::normalizers::NormalizerWrapper;

@@ -3,6 +3,7 @@
 use crate::data::Batch;
 use crate::error::Result;
 use candle_core::{Tensor, Var};
+use infinito_kernels::rng::splitmix64;
 use std::collections::{BTreeMap, HashMap};
 
 /// What one forward pass over a batch produced.
@@ -96,12 +97,4 @@ impl<T: TrainModel + ?Sized> TrainModel for &mut T {
 /// (a SplitMix64 mix of both, so neighbouring steps get unrelated seeds).
 pub fn step_seed(run_seed: u64, global_step: u64) -> u64 {
     splitmix64(splitmix64(run_seed) ^ global_step)
-}
-
-/// One round of the SplitMix64 generator.
-pub(crate) fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
