@@ -38,14 +38,16 @@ fn byte_to_char() -> [char; 256] {
 }
 
 /// Wraps a BPE model with GPT-2's byte-level pre-tokenizer, decoder and end-of-text token.
-fn gpt2_pipeline(bpe: BPE) -> Tokenizer {
+fn gpt2_pipeline(bpe: BPE) -> Result<Tokenizer> {
     let mut tokenizer = Tokenizer::new(bpe);
     tokenizer
         .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
         .with_post_processor(Some(ByteLevel::new(true, false, true)))
         .with_decoder(Some(ByteLevel::default()));
-    tokenizer.add_special_tokens(&[AddedToken::from(END_OF_TEXT, true)]);
     tokenizer
+        .add_special_tokens([AddedToken::from(END_OF_TEXT, true)])
+        .map_err(tokenizer_error)?;
+    Ok(tokenizer)
 }
 
 /// GPT-2's tokenizer without any file: vocabulary and merges are recovered from the GPT-2 ranks
@@ -85,7 +87,7 @@ pub fn builtin_gpt2() -> Result<Tokenizer> {
         .vocab_and_merges(vocab, merges)
         .build()
         .map_err(tokenizer_error)?;
-    Ok(gpt2_pipeline(bpe))
+    gpt2_pipeline(bpe)
 }
 
 /// Byte-pair encodes `token` using only merges of rank below `max_rank`.
@@ -121,7 +123,7 @@ pub fn from_bpe_files(vocab: &Path, merges: &Path) -> Result<Tokenizer> {
     let bpe = BPE::from_file(&as_str(vocab)?, &as_str(merges)?)
         .build()
         .map_err(|e| tokenizer_error(format!("{} / {}: {e}", vocab.display(), merges.display())))?;
-    Ok(gpt2_pipeline(bpe))
+    gpt2_pipeline(bpe)
 }
 
 /// The tokenizer of a Hugging Face model directory: `tokenizer.json` if present, else
