@@ -13,6 +13,8 @@ use std::sync::Arc;
 /// Every option of a `train_base_more` run, written once: a field here is a config-file key
 /// (snake_case), and with the `cli` feature a flag (kebab-case) whose `--help` default is the
 /// one in `Default`. Config files may leave any field out.
+// The field docs are also `--help` text, where brackets are literal, not links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]

@@ -13,6 +13,8 @@ use crate::error::{Result, RlError};
 /// config-file key, and with the `cli` feature the main ones are flags too (their `--help`
 /// default is the one in `Default`; a flag's id is the field's dotted path). Config files may
 /// leave any field out (unknown fields are an error).
+// The field docs are also `--help` text, where brackets are literal, not links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
@@ -110,6 +112,8 @@ impl ActionSpec {
 }
 
 /// The model the environment trains (a subset of `train_base_more`'s options).
+// The field docs are also `--help` text, where brackets are literal, not links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
