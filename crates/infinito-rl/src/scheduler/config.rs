@@ -218,7 +218,7 @@ pub enum RewardKind {
 #[serde(default, deny_unknown_fields)]
 pub struct RewardConfig {
     /// The reward (its constants are in the config file).
-    #[cfg_attr(feature = "cli", arg(id = "reward.kind", long = "reward", value_enum, default_value_t = RewardConfig::default().kind))]
+    #[cfg_attr(feature = "cli", arg(id = "reward.kind", long = "reward", value_name = "KIND", value_enum, default_value_t = RewardConfig::default().kind))]
     pub kind: RewardKind,
     /// Weight of the change of C.
     #[cfg_attr(feature = "cli", arg(skip))]
