@@ -124,6 +124,47 @@ fn resuming_from_last_continues_exactly() {
     assert!(report["perplexity"].as_f64().unwrap().is_finite());
 }
 
+/// Every step's record splits its time: forward, backward, optimizer, and the forward's GPT-2,
+/// memory and PHI parts, which add up to at most the forward; the log ends with the profile.
+#[test]
+fn metrics_split_each_step_into_timed_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_ok(&run(
+        dir.path(),
+        &[&SHORT[..], &["--max-steps", "2"]].concat(),
+    ));
+    let text = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    let steps: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["split"] == "train")
+        .collect();
+    assert_eq!(steps.len(), 2);
+    for record in &steps {
+        let secs = |key: &str| {
+            record[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key} missing in {record}"))
+        };
+        let parts: Vec<f64> = ["gpt2", "memory", "phi"]
+            .iter()
+            .map(|p| secs(&format!("t_forward_{p}")))
+            .collect();
+        assert!(parts.iter().all(|&t| t > 0.0), "{record}");
+        assert!(parts.iter().sum::<f64>() <= secs("t_forward"), "{record}");
+        assert!(
+            secs("t_backward") > 0.0 && secs("t_optimizer") > 0.0,
+            "{record}"
+        );
+    }
+    let log = std::fs::read_to_string(dir.path().join(infinito_train::TEXT_LOG_FILE)).unwrap();
+    let profile = log
+        .lines()
+        .find(|l| l.starts_with("profile: 2 steps"))
+        .unwrap_or_else(|| panic!("no profile line in {log}"));
+    assert!(profile.contains("(of which gpt2"), "{profile}");
+}
+
 #[test]
 fn ctrl_c_saves_a_checkpoint_that_resumes() {
     let dir = tempfile::tempdir().unwrap();

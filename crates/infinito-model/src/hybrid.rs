@@ -4,6 +4,7 @@
 //! PHI, weighted read-out, no dead parameters).
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Init, VarBuilder, VarMap};
@@ -53,6 +54,31 @@ pub struct HybridOutput {
     pub hidden: Tensor,
     /// Fraction of memory slots in use after this pass.
     pub memory_utilization: f64,
+    /// Where this pass's time went.
+    pub times: ForwardTimes,
+}
+
+/// Seconds of host time spent in the parts of one hybrid forward pass. On the CPU that is the
+/// compute; on CUDA, without a device sync, mostly the kernel launches.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ForwardTimes {
+    /// GPT-2 with its adapters, up to the last hidden state and attention map.
+    pub gpt2: f64,
+    /// Memory read and write, exploration noise and the enhanced hidden state.
+    pub memory: f64,
+    /// The learned PHI.
+    pub phi: f64,
+}
+
+impl ForwardTimes {
+    /// The parts by name (`gpt2`, `memory`, `phi`).
+    pub fn named(&self) -> [(&'static str, f64); 3] {
+        [
+            ("gpt2", self.gpt2),
+            ("memory", self.memory),
+            ("phi", self.phi),
+        ]
+    }
 }
 
 impl HybridOutput {
@@ -166,9 +192,18 @@ impl Hybrid {
     /// dropout are drawn from the mode's seed, and the memory stores each sequence's mean hidden
     /// state with its PHI; evaluation is deterministic and leaves the memory unchanged.
     pub fn forward(&mut self, input_ids: &Tensor, mode: Mode) -> Result<HybridOutput> {
+        let mut clock = Instant::now();
+        let mut lap = move || {
+            let now = Instant::now();
+            let secs = (now - clock).as_secs_f64();
+            clock = now;
+            secs
+        };
+        let mut times = ForwardTimes::default();
         let out =
             self.gpt2
                 .forward(input_ids, mode.derive("gpt2"), AttentionCapture::Last, None)?;
+        times.gpt2 = lap();
         let h = out.hidden;
         let attention = &out.attentions[0];
         let query = h.mean(1)?;
@@ -182,17 +217,21 @@ impl Hybrid {
         if let Mode::Train { seed } = mode.derive("iit_metrics") {
             self.phi.set_dropout_seed(seed);
         }
+        times.memory = lap();
         let phi = self
             .phi
             .forward(&enhanced, Some(attention), mode.is_train())?;
+        times.phi = lap();
         if mode.is_train() {
             self.memory.write(&query, &query, &phi.phi_estimate)?;
         }
+        times.memory += lap();
         Ok(HybridOutput {
             head: self.gpt2.head_weight().clone(),
             phi,
             hidden: enhanced,
             memory_utilization: self.memory.utilization(),
+            times,
         })
     }
 

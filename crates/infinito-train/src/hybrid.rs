@@ -61,6 +61,7 @@ impl HybridModel {
                 memory_utilization: out.memory_utilization,
             }),
             metrics,
+            forward_parts: out.times.named().to_vec(),
         };
         Ok((step, out))
     }

@@ -19,6 +19,10 @@ pub struct StepOutput {
     pub phi: Option<PhiMetrics>,
     /// Further named values, averaged and logged by the trainer (e.g. the PHI components).
     pub metrics: BTreeMap<String, f64>,
+    /// Seconds of named parts of the forward pass (the hybrid: `gpt2`, `memory`, `phi`),
+    /// logged per step as `t_forward_<part>` and shared in the run's profile line; empty for a
+    /// model that does not split its forward.
+    pub forward_parts: Vec<(&'static str, f64)>,
 }
 
 impl StepOutput {

@@ -100,6 +100,7 @@ impl Toy {
                 memory_utilization: 0.0,
             }),
             metrics: BTreeMap::new(),
+            forward_parts: Vec::new(),
         })
     }
 }

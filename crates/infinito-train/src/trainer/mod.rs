@@ -97,6 +97,8 @@ pub struct StepReport {
     pub metrics: BTreeMap<String, f64>,
     /// Seconds spent in each phase of the step.
     pub times: StepTimes,
+    /// Seconds of the named parts of the forward pass (see [`StepOutput::forward_parts`]).
+    pub forward_parts: Vec<(&'static str, f64)>,
 }
 
 /// A trainer's state kept in memory: see [`Trainer::snapshot`].
@@ -556,7 +558,7 @@ impl<M: TrainModel> Trainer<M> {
             }
             times.optimizer = lap.lap();
         }
-        self.profile.add(times);
+        self.profile.add(times, &out.forward_parts);
         self.state.global_step += 1;
         let step = self.state.global_step;
         if applied {
@@ -587,6 +589,7 @@ impl<M: TrainModel> Trainer<M> {
             phi: out.phi,
             metrics,
             times,
+            forward_parts: out.forward_parts,
         };
         self.record_step(&report)?;
         if self.state.nonfinite_in_row >= self.options.max_nonfinite {
@@ -646,6 +649,9 @@ impl<M: TrainModel> Trainer<M> {
             ("t_backward".into(), json!(report.times.backward)),
             ("t_optimizer".into(), json!(report.times.optimizer)),
         ]);
+        for (part, secs) in &report.forward_parts {
+            record.insert(format!("t_forward_{part}"), json!(secs));
+        }
         self.logs.record(&serde_json::Value::Object(record))
     }
 

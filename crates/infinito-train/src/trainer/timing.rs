@@ -43,14 +43,22 @@ impl Lap {
 pub(crate) struct Profile {
     steps: u64,
     total: StepTimes,
+    /// Totals of the forward pass's named parts, in first-seen order.
+    forward_parts: Vec<(&'static str, f64)>,
 }
 
 impl Profile {
-    pub(crate) fn add(&mut self, t: StepTimes) {
+    pub(crate) fn add(&mut self, t: StepTimes, forward_parts: &[(&'static str, f64)]) {
         self.steps += 1;
         self.total.forward += t.forward;
         self.total.backward += t.backward;
         self.total.optimizer += t.optimizer;
+        for &(name, secs) in forward_parts {
+            match self.forward_parts.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, total)) => *total += secs,
+                None => self.forward_parts.push((name, secs)),
+            }
+        }
     }
 
     /// One line: mean seconds per step and each phase's share, or `None` before any step.
@@ -63,8 +71,18 @@ impl Profile {
         let part = |name: &str, secs: f64| {
             format!("{name} {:.3} s ({:.0}%)", secs / n, 100.0 * secs / all)
         };
+        let parts = if self.forward_parts.is_empty() {
+            String::new()
+        } else {
+            let named: Vec<String> = self
+                .forward_parts
+                .iter()
+                .map(|&(name, secs)| part(name, secs))
+                .collect();
+            format!(" (of which {})", named.join(", "))
+        };
         Some(format!(
-            "profile: {} steps, {:.3} s per step: {}, {}, {}",
+            "profile: {} steps, {:.3} s per step: {}{parts}, {}, {}",
             self.steps,
             all / n,
             part("forward", self.total.forward),
@@ -82,17 +100,26 @@ mod tests {
     fn profile_reports_means_and_shares() {
         let mut p = Profile::default();
         assert_eq!(p.summary(), None);
+        let times = StepTimes {
+            forward: 0.5,
+            backward: 0.3,
+            optimizer: 0.2,
+        };
         for _ in 0..2 {
-            p.add(StepTimes {
-                forward: 0.5,
-                backward: 0.3,
-                optimizer: 0.2,
-            });
+            p.add(times, &[]);
         }
         assert_eq!(
             p.summary().unwrap(),
             "profile: 2 steps, 1.000 s per step: forward 0.500 s (50%), backward 0.300 s (30%), \
              optimizer 0.200 s (20%)"
+        );
+        let mut p = Profile::default();
+        p.add(times, &[("gpt2", 0.3), ("phi", 0.1)]);
+        p.add(times, &[("gpt2", 0.1), ("phi", 0.3)]);
+        assert_eq!(
+            p.summary().unwrap(),
+            "profile: 2 steps, 1.000 s per step: forward 0.500 s (50%) (of which gpt2 0.200 s \
+             (20%), phi 0.200 s (20%)), backward 0.300 s (30%), optimizer 0.200 s (20%)"
         );
     }
 }
