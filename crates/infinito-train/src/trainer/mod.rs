@@ -97,7 +97,7 @@ pub struct StepReport {
     pub metrics: BTreeMap<String, f64>,
     /// Seconds spent in each phase of the step.
     pub times: StepTimes,
-    /// Seconds of the named parts of the forward pass (see [`StepOutput::forward_parts`]).
+    /// Seconds of the named parts of the forward pass (see [`crate::StepOutput::forward_parts`]).
     pub forward_parts: Vec<(&'static str, f64)>,
 }
 
