@@ -394,14 +394,7 @@ fn short_run_on_wikitext2() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let head = |file: &str, lines: usize| -> String {
-        let text = std::fs::read_to_string(shared.join(file)).unwrap();
-        text.lines().take(lines).collect::<Vec<_>>().join("\n")
-    };
-    std::fs::write(data.join("train.txt"), head("valid.txt", 400)).unwrap();
-    std::fs::write(data.join("valid.txt"), head("test.txt", 60)).unwrap();
+    let data = common::wikitext_head(&shared, dir.path(), 400, 60);
     let config = env_config(dir.path());
     let run = dir.path().join("run");
     let out = train(&[

@@ -236,14 +236,7 @@ fn validation_loss_falls_on_wikitext2() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let head = |file: &str, lines: usize| -> String {
-        let text = std::fs::read_to_string(shared.join(file)).unwrap();
-        text.lines().take(lines).collect::<Vec<_>>().join("\n")
-    };
-    std::fs::write(data.join("train.txt"), head("valid.txt", 200)).unwrap();
-    std::fs::write(data.join("valid.txt"), head("test.txt", 60)).unwrap();
+    let data = common::wikitext_head(&shared, dir.path(), 200, 60);
     let out_dir = dir.path().join("run");
     let out = run(
         &out_dir,

@@ -1,6 +1,6 @@
 //! Helpers shared by the command-line tests.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -21,4 +21,18 @@ pub fn interrupt_after_lines(child: &Child, log: &Path, lines: usize) {
         .status()
         .unwrap()
         .success());
+}
+
+/// A small WikiText-2 corpus under `dir/data`: the first `train_lines` lines of the shared
+/// `valid.txt` as `train.txt` and the first `valid_lines` of `test.txt` as `valid.txt`.
+pub fn wikitext_head(shared: &Path, dir: &Path, train_lines: usize, valid_lines: usize) -> PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    let head = |file: &str, lines: usize| -> String {
+        let text = std::fs::read_to_string(shared.join(file)).unwrap();
+        text.lines().take(lines).collect::<Vec<_>>().join("\n")
+    };
+    std::fs::write(data.join("train.txt"), head("valid.txt", train_lines)).unwrap();
+    std::fs::write(data.join("valid.txt"), head("test.txt", valid_lines)).unwrap();
+    data
 }
