@@ -148,6 +148,55 @@ fn a_run_writes_every_file() {
 }
 
 /// The TensorBoard scalars of a run: tag -> [(step, value)].
+/// A `--ppo-config` file sets the PPO settings; a PPO flag overrides it only when given.
+#[test]
+fn ppo_config_files_are_overridden_only_by_flags_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let ppo = dir.path().join("ppo.toml");
+    std::fs::write(&ppo, "n_steps = 16\nbatch_size = 8\ngamma = 0.9\n").unwrap();
+    let run = dir.path().join("run");
+    let config = env_config(dir.path());
+    let out = command(
+        env!("CARGO_BIN_EXE_train_phi_text_scheduler"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--ppo-config",
+            ppo.to_str().unwrap(),
+            "--n-epochs",
+            "1",
+            "--timesteps",
+            "16",
+            "--save-freq",
+            "0",
+            "--eval-freq",
+            "0",
+            "--output",
+            run.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_ok(&out);
+    let stats = json(&run.join("training_stats.json"));
+    let ppo = &stats["ppo_config"];
+    assert_eq!(
+        (
+            &ppo["n_steps"],
+            &ppo["batch_size"],
+            &ppo["gamma"],
+            &ppo["n_epochs"]
+        ),
+        (
+            &serde_json::json!(16),
+            &serde_json::json!(8),
+            &serde_json::json!(0.9),
+            &serde_json::json!(1)
+        ),
+        "{ppo}"
+    );
+}
+
 fn tensorboard(run: &Path) -> BTreeMap<String, Vec<(i64, f32)>> {
     let dir = run.join("tensorboard");
     let files: Vec<PathBuf> = std::fs::read_dir(&dir)

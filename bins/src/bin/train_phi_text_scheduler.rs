@@ -13,6 +13,7 @@ use infinito::{parse_command_line, report};
 use infinito_rl::session::files::STATS_FILE;
 use infinito_rl::{Env, Ppo, PpoConfig, Schedule};
 use infinito_train::interrupt::install_ctrlc_handler;
+use infinito_train::settings::given_on_command_line;
 
 /// Trains a PPO agent that schedules TEXT/PHI/MIXED training of the hybrid (the guide's option 3).
 ///
@@ -24,20 +25,21 @@ struct Args {
     /// Environment steps (agent decisions) to train.
     #[arg(long, default_value_t = 100_000)]
     timesteps: u64,
-    /// PPO learning rate.
-    #[arg(long, default_value_t = 3e-4)]
-    lr: f64,
+    /// PPO learning rate (constant) [default: 3e-4].
+    #[arg(long)]
+    lr: Option<f64>,
     /// Steps per PPO rollout.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = PpoConfig::default().n_steps)]
     n_steps: usize,
     /// PPO minibatch size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = PpoConfig::default().batch_size)]
     ppo_batch_size: usize,
     /// PPO epochs per rollout.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = PpoConfig::default().n_epochs)]
     n_epochs: usize,
-    /// PPO settings file (JSON or TOML with stable-baselines3 names: gamma, gae_lambda,
-    /// clip_range, ent_coef, vf_coef, max_grad_norm, net_arch, ...); flags above win.
+    /// PPO settings file (JSON or TOML with stable-baselines3 names: learning_rate, n_steps,
+    /// batch_size, n_epochs, gamma, gae_lambda, clip_range, ent_coef, vf_coef, max_grad_norm,
+    /// net_arch, ...); the flags above, when given, win over it.
     #[arg(long, value_name = "FILE")]
     ppo_config: Option<PathBuf>,
     /// Seed of the agent (the model's seed is in the environment config).
@@ -59,23 +61,33 @@ struct Args {
     session: SessionArgs,
 }
 
-fn ppo_config(args: &Args) -> anyhow::Result<PpoConfig> {
+/// The `--ppo-config` file (or the defaults) with the PPO flags that were given laid over it.
+fn ppo_config(args: &Args, matches: &clap::ArgMatches) -> anyhow::Result<PpoConfig> {
     let mut config = match &args.ppo_config {
         Some(path) => infinito_train::settings::load(path)
             .map_err(|e| infinito::input_error!("--ppo-config {e}"))?,
         None => PpoConfig::default(),
     };
-    config.learning_rate = Schedule::Constant(args.lr);
-    config.n_steps = args.n_steps;
-    config.batch_size = args.ppo_batch_size;
-    config.n_epochs = args.n_epochs;
+    let given = |id| given_on_command_line(matches, id);
+    if let Some(lr) = args.lr {
+        config.learning_rate = Schedule::Constant(lr);
+    }
+    if given("n_steps") {
+        config.n_steps = args.n_steps;
+    }
+    if given("ppo_batch_size") {
+        config.batch_size = args.ppo_batch_size;
+    }
+    if given("n_epochs") {
+        config.n_epochs = args.n_epochs;
+    }
     config.validate()?;
     Ok(config)
 }
 
 fn run((args, matches): (Args, clap::ArgMatches)) -> anyhow::Result<()> {
     let mut config = args.env.resolve(None, &matches)?;
-    let ppo = ppo_config(&args)?;
+    let ppo = ppo_config(&args, &matches)?;
     let stop = install_ctrlc_handler()?;
     let defaults = Frequencies {
         save: 10_000,
@@ -102,9 +114,9 @@ fn run((args, matches): (Args, clap::ArgMatches)) -> anyhow::Result<()> {
         env.config().inner_steps,
         env.config().batch_size,
         env.config().max_steps,
-        args.n_steps,
-        args.ppo_batch_size,
-        args.n_epochs,
+        agent.config().n_steps,
+        agent.config().batch_size,
+        agent.config().n_epochs,
         args.output.display()
     );
     run_and_report("train_phi_text_scheduler", &mut agent, env, &options)?;
