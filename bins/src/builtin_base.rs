@@ -31,11 +31,12 @@ pub fn builtin_profile() -> RunConfig {
 /// The configuration of `train_base_more`: [`builtin_profile`] under the file and flags when
 /// they name no model and no data, the defaults otherwise.
 pub fn resolve_run(flags: &RunFlags, matches: &clap::ArgMatches) -> anyhow::Result<RunConfig> {
-    let config = flags.resolve(&RunConfig::default(), matches)?;
+    let file = flags.file_layer()?;
+    let config = flags.resolve_with_file(&RunConfig::default(), file.clone(), matches)?;
     if config.model.is_some() || config.data.is_some() {
         return Ok(config);
     }
-    Ok(flags.resolve(&builtin_profile(), matches)?)
+    Ok(flags.resolve_with_file(&builtin_profile(), file, matches)?)
 }
 
 /// The best checkpoint of the built-in base as the README's first command trains it: that run's

@@ -384,10 +384,25 @@ impl RunFlags {
     /// The effective configuration: `base` (the defaults, or a profile), the `--config` file,
     /// then the flags `matches` says were given, validated.
     pub fn resolve(&self, base: &RunConfig, matches: &clap::ArgMatches) -> Result<RunConfig> {
-        let file = match &self.config {
-            Some(path) => Some(settings::load_layer::<RunConfig>(path)?),
-            None => None,
-        };
+        self.resolve_with_file(base, self.file_layer()?, matches)
+    }
+
+    /// The keys of the `--config` file, if one was given (read once, for callers that resolve
+    /// against more than one base).
+    pub fn file_layer(&self) -> Result<Option<Settings>> {
+        self.config
+            .as_deref()
+            .map(settings::load_layer::<RunConfig>)
+            .transpose()
+    }
+
+    /// [`RunFlags::resolve`] with the file's keys already read by [`RunFlags::file_layer`].
+    pub fn resolve_with_file(
+        &self,
+        base: &RunConfig,
+        file: Option<Settings>,
+        matches: &clap::ArgMatches,
+    ) -> Result<RunConfig> {
         RunConfig::layered(base, file, &self.run, &|id| {
             settings::given_on_command_line(matches, id)
         })
